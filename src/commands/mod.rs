@@ -1,0 +1,7 @@
+//! One module per subcommand; `main.rs` only parses arguments. Each returns the process exit code.
+
+pub mod ca;
+pub mod explain;
+pub mod run;
+pub mod simulate;
+pub mod validate;

@@ -1,0 +1,19 @@
+//! vpce-proxy: a TLS-terminating forward proxy that behaves like an AWS interface VPC endpoint for
+//! Amazon ECR.
+//!
+//! The data flow is the module order:
+//! - [`config`] reads `vpce-proxy.toml`;
+//! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
+//! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
+//! - [`authorize`] joins the two: the one call the proxy and `explain` make per request;
+//! - `proxy` wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
+//! - [`commands`] holds one module per subcommand.
+//!
+//! `classify` and `policy` do no I/O, so every AWS rule is a table row in a unit test.
+#![forbid(unsafe_code)]
+
+pub mod authorize;
+pub mod classify;
+pub mod commands;
+pub mod config;
+pub mod policy;

@@ -1,0 +1,75 @@
+//! The `vpce-proxy` command line: a thin layer over [`vpce_proxy::commands`].
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vpce_proxy::commands;
+
+/// A forward proxy that acts as an AWS VPC endpoint for Amazon ECR.
+#[derive(Parser)]
+#[command(name = "vpce-proxy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (embedded defaults without --config).
+    Run {
+        /// The vpce-proxy.toml to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Decide one request against policies given as JSON (`-` reads stdin).
+    Simulate {
+        /// The case file: endpoint/identity/resource policies and the request.
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Lint policy files: `FILE:LINE:COL severity code message`.
+    Validate {
+        /// Policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show how the proxy would classify and decide an HTTP request, without sending it.
+    Explain {
+        /// The vpce-proxy.toml to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The request: `{"host","method","path","headers","body","source_ip"}`.
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// Manage the local certificate authority.
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+        /// The vpce-proxy.toml naming the CA directory.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaAction {
+    /// Create the CA if it does not exist.
+    Init,
+    /// Print the CA certificate and how to trust it.
+    Export,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => commands::run::main(config.as_deref()),
+        Command::Simulate { input } => commands::simulate::main(&input),
+        Command::Validate { files } => commands::validate::main(&files),
+        Command::Explain { config, request } => commands::explain::main(config.as_deref(), &request),
+        Command::Ca { action: CaAction::Init, config } => commands::ca::init(config.as_deref()),
+        Command::Ca { action: CaAction::Export, config } => commands::ca::export(config.as_deref()),
+    }
+}

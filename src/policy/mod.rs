@@ -1,0 +1,13 @@
+//! The IAM policy language: parsing, matching, conditions, variables, evaluation and lint.
+//!
+//! Pure and socket-free: everything here is a function of policy text and an [`AuthzRequest`], so every
+//! AWS rule can be tested as one table row without a network.
+
+pub mod document;
+pub mod evaluate;
+pub mod json;
+pub mod request;
+
+pub use document::{Effect, Policy, PolicyError};
+pub use evaluate::{decide, Decision, Layer, Matched, Outcome, PolicyLayers};
+pub use request::{AuthzRequest, ContextValue, RequestContext, ANONYMOUS};

@@ -1,0 +1,96 @@
+//! What is being asked: who, which action, on which resource, with which context keys.
+
+use std::collections::HashMap;
+
+/// The value of one condition context key: a single value or a multivalued set (such as `aws:TagKeys`).
+///
+/// Set operators (`ForAllValues:`/`ForAnyValue:`) and single-valued operators treat the two differently,
+/// so the distinction is kept rather than folding everything into a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    /// A single-valued key such as `aws:PrincipalOrgID`.
+    Single(String),
+    /// A multivalued key such as `aws:TagKeys` or `aws:PrincipalOrgPaths`.
+    Multi(Vec<String>),
+}
+
+impl ContextValue {
+    /// All values as a slice-like iterator, one for `Single`.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        let slice: &[String] = match self {
+            ContextValue::Single(v) => std::slice::from_ref(v),
+            ContextValue::Multi(vs) => vs,
+        };
+        slice.iter().map(String::as_str)
+    }
+}
+
+/// Condition context keys; names are case-insensitive in IAM, so they are stored lowercased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    values: HashMap<String, ContextValue>,
+}
+
+impl RequestContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a key, replacing any earlier value; the key's case does not matter.
+    pub fn insert(&mut self, key: &str, value: ContextValue) {
+        self.values.insert(key.to_ascii_lowercase(), value);
+    }
+
+    /// Sets a single-valued key.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.insert(key, ContextValue::Single(value.into()));
+    }
+
+    /// Sets a key only when it is not already present (request-supplied values win over derived ones).
+    pub fn set_default(&mut self, key: &str, value: impl Into<String>) {
+        self.values
+            .entry(key.to_ascii_lowercase())
+            .or_insert_with(|| ContextValue::Single(value.into()));
+    }
+
+    /// Looks a key up case-insensitively. Callers on the hot path should pass an already lowercased key.
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&key.to_ascii_lowercase())
+        } else {
+            self.values.get(key)
+        }
+    }
+
+    /// Every key (lowercased) and value, for explain output and audit.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Copies every key of `other` over this context.
+    pub fn extend(&mut self, other: &RequestContext) {
+        for (k, v) in &other.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// The principal ARN used for unsigned requests, as AWS reports it in denial messages.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// One authorization question: may `principal` perform `action` on `resource`?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzRequest {
+    /// The caller's ARN (`arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`, `arn:aws:iam::ACCT:user/NAME`) or
+    /// [`ANONYMOUS`].
+    pub principal: String,
+    /// The IAM action, `service:Operation`, as the service names it (`ecr:PutImage`).
+    pub action: String,
+    /// The target ARN, or `*` for registry-level operations.
+    pub resource: String,
+    /// The account that owns the resource; decides same-account vs cross-account evaluation.
+    pub resource_account: Option<String>,
+    /// Condition context keys.
+    pub context: RequestContext,
+}
