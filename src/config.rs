@@ -74,7 +74,11 @@ pub struct Listen {
 
 impl Default for Listen {
     fn default() -> Self {
-        Self { connect: SocketAddr::from(([127, 0, 0, 1], 3128)), sni: None, admin: None }
+        Self {
+            connect: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            sni: None,
+            admin: None,
+        }
     }
 }
 
@@ -118,7 +122,10 @@ pub struct CaConfig {
 
 impl Default for CaConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("certs"), leaf_cache_size: 1024 }
+        Self {
+            dir: PathBuf::from("certs"),
+            leaf_cache_size: 1024,
+        }
     }
 }
 
@@ -218,7 +225,12 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ConfigError::Syntax { path: path.to_path_buf(), line, col, message: e.message().to_string() }
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message: e.message().to_string(),
+            }
         })?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(config)
@@ -226,8 +238,10 @@ impl Config {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -269,7 +283,8 @@ mod tests {
 
     #[test]
     fn unknown_field_names_file_line_and_column() {
-        let err = Config::parse("[listen]\nconect = \"1.2.3.4:1\"\n", Path::new("p.toml")).unwrap_err();
+        let err =
+            Config::parse("[listen]\nconect = \"1.2.3.4:1\"\n", Path::new("p.toml")).unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("p.toml:2:1:"), "{text}");
         assert!(text.contains("conect"), "{text}");
@@ -277,8 +292,14 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        let config =
-            Config::parse("[policies]\n\"ecr.api\" = \"p/a.json\"\n", Path::new("/etc/vpce/c.toml")).unwrap();
-        assert_eq!(config.policies["ecr.api"], PathBuf::from("/etc/vpce/p/a.json"));
+        let config = Config::parse(
+            "[policies]\n\"ecr.api\" = \"p/a.json\"\n",
+            Path::new("/etc/vpce/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.policies["ecr.api"],
+            PathBuf::from("/etc/vpce/p/a.json")
+        );
     }
 }
