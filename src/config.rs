@@ -58,6 +58,24 @@ pub struct Config {
     pub upstream_tls: UpstreamTls,
     /// Bounds on connections, headers, bodies and time.
     pub limits: Limits,
+    /// The decision log.
+    pub audit: AuditConfig,
+}
+
+/// Where the one-line-per-decision audit log goes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Whether decisions are logged at all.
+    pub enabled: bool,
+    /// A file to append to; `None` means stdout.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { enabled: true, path: None }
+    }
 }
 
 /// Listener addresses.
@@ -70,6 +88,9 @@ pub struct Listen {
     pub sni: Option<SocketAddr>,
     /// The optional admin listener (`/healthz`, `/metrics`).
     pub admin: Option<SocketAddr>,
+    /// Require `Proxy-Authorization: Basic` on CONNECT (407 otherwise), matched against `[[principal]]`
+    /// `proxy_user`/`proxy_password`.
+    pub require_proxy_auth: bool,
 }
 
 impl Default for Listen {
@@ -78,6 +99,7 @@ impl Default for Listen {
             connect: SocketAddr::from(([127, 0, 0, 1], 3128)),
             sni: None,
             admin: None,
+            require_proxy_auth: false,
         }
     }
 }
@@ -122,10 +144,7 @@ pub struct CaConfig {
 
 impl Default for CaConfig {
     fn default() -> Self {
-        Self {
-            dir: PathBuf::from("certs"),
-            leaf_cache_size: 1024,
-        }
+        Self { dir: PathBuf::from("certs"), leaf_cache_size: 1024 }
     }
 }
 
@@ -225,12 +244,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ConfigError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                col,
-                message: e.message().to_string(),
-            }
+            ConfigError::Syntax { path: path.to_path_buf(), line, col, message: e.message().to_string() }
         })?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(config)
@@ -238,10 +252,8 @@ impl Config {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, path)
     }
 
@@ -256,6 +268,9 @@ impl Config {
         self.policies.values_mut().for_each(fix);
         if let Some(extra) = &mut self.upstream_tls.extra_ca {
             fix(extra);
+        }
+        if let Some(audit) = &mut self.audit.path {
+            fix(audit);
         }
         for principal in &mut self.principals {
             principal.identity_policies.iter_mut().for_each(fix);
@@ -283,8 +298,7 @@ mod tests {
 
     #[test]
     fn unknown_field_names_file_line_and_column() {
-        let err =
-            Config::parse("[listen]\nconect = \"1.2.3.4:1\"\n", Path::new("p.toml")).unwrap_err();
+        let err = Config::parse("[listen]\nconect = \"1.2.3.4:1\"\n", Path::new("p.toml")).unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("p.toml:2:1:"), "{text}");
         assert!(text.contains("conect"), "{text}");
@@ -292,14 +306,8 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        let config = Config::parse(
-            "[policies]\n\"ecr.api\" = \"p/a.json\"\n",
-            Path::new("/etc/vpce/c.toml"),
-        )
-        .unwrap();
-        assert_eq!(
-            config.policies["ecr.api"],
-            PathBuf::from("/etc/vpce/p/a.json")
-        );
+        let config =
+            Config::parse("[policies]\n\"ecr.api\" = \"p/a.json\"\n", Path::new("/etc/vpce/c.toml")).unwrap();
+        assert_eq!(config.policies["ecr.api"], PathBuf::from("/etc/vpce/p/a.json"));
     }
 }

@@ -6,14 +6,19 @@
 //! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
 //! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
 //! - [`authorize`] joins the two: the one call the proxy and `explain` make per request;
-//! - `proxy` wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
+//! - [`proxy`] wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
+//! - [`audit`] and [`admin`] make it operable: one JSON line per decision, `/healthz`, `/metrics`;
 //! - [`commands`] holds one module per subcommand.
 //!
 //! `classify` and `policy` do no I/O, so every AWS rule is a table row in a unit test.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod audit;
 pub mod authorize;
 pub mod classify;
 pub mod commands;
 pub mod config;
 pub mod policy;
+pub mod proxy;
+pub mod reload;

@@ -68,16 +68,8 @@ fn main() -> ExitCode {
         Command::Run { config } => commands::run::main(config.as_deref()),
         Command::Simulate { input } => commands::simulate::main(&input),
         Command::Validate { files } => commands::validate::main(&files),
-        Command::Explain { config, request } => {
-            commands::explain::main(config.as_deref(), &request)
-        }
-        Command::Ca {
-            action: CaAction::Init,
-            config,
-        } => commands::ca::init(config.as_deref()),
-        Command::Ca {
-            action: CaAction::Export,
-            config,
-        } => commands::ca::export(config.as_deref()),
+        Command::Explain { config, request } => commands::explain::main(config.as_deref(), &request),
+        Command::Ca { action: CaAction::Init, config } => commands::ca::init(config.as_deref()),
+        Command::Ca { action: CaAction::Export, config } => commands::ca::export(config.as_deref()),
     }
 }

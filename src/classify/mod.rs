@@ -5,6 +5,13 @@
 //! [`Refusal`] naming what was wrong; it is never guessed into something more harmless than what upstream
 //! would execute.
 
+pub mod ecr_api;
+pub mod hosts;
+pub mod principal;
+pub mod registry;
+pub mod s3;
+pub mod sigv4;
+
 use std::fmt;
 
 use crate::policy::RequestContext;

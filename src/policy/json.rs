@@ -100,14 +100,9 @@ impl Spanned {
                 .map(serde_json::Value::Number)
                 .unwrap_or_else(|_| serde_json::Value::String(n.clone())),
             Json::String(s) => serde_json::Value::String(s.clone()),
-            Json::Array(items) => {
-                serde_json::Value::Array(items.iter().map(Spanned::to_value).collect())
-            }
+            Json::Array(items) => serde_json::Value::Array(items.iter().map(Spanned::to_value).collect()),
             Json::Object(members) => serde_json::Value::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_value()))
-                    .collect(),
+                members.iter().map(|(k, v)| (k.name.clone(), v.to_value())).collect(),
             ),
         }
     }
@@ -125,12 +120,7 @@ pub struct JsonError {
 
 /// Parses one JSON document, rejecting duplicate object keys, trailing data and nesting deeper than [`MAX_DEPTH`].
 pub fn parse(text: &str) -> Result<Spanned, JsonError> {
-    let mut reader = Reader {
-        chars: text.char_indices().peekable(),
-        line: 1,
-        col: 1,
-        text,
-    };
+    let mut reader = Reader { chars: text.char_indices().peekable(), line: 1, col: 1, text };
     reader.skip_ws();
     let value = reader.value(0)?;
     reader.skip_ws();
@@ -150,17 +140,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn pos(&self) -> Pos {
-        Pos {
-            line: self.line,
-            col: self.col,
-        }
+        Pos { line: self.line, col: self.col }
     }
 
     fn error(&self, message: impl Into<String>) -> JsonError {
-        JsonError {
-            pos: self.pos(),
-            message: message.into(),
-        }
+        JsonError { pos: self.pos(), message: message.into() }
     }
 
     fn peek(&mut self) -> Option<char> {
@@ -218,10 +202,7 @@ impl Reader<'_> {
         let start = self.pos();
         for expected in word.chars() {
             if self.peek() != Some(expected) {
-                return Err(JsonError {
-                    pos: start,
-                    message: format!("invalid literal, expected '{word}'"),
-                });
+                return Err(JsonError { pos: start, message: format!("invalid literal, expected '{word}'") });
             }
             self.bump();
         }
@@ -240,10 +221,7 @@ impl Reader<'_> {
             }
         }
         if out.parse::<f64>().is_err() || out.starts_with('+') || out.ends_with('.') {
-            return Err(JsonError {
-                pos: start,
-                message: format!("invalid number '{out}'"),
-            });
+            return Err(JsonError { pos: start, message: format!("invalid number '{out}'") });
         }
         Ok(out)
     }
@@ -254,19 +232,11 @@ impl Reader<'_> {
         loop {
             let pos = self.pos();
             match self.bump() {
-                None => {
-                    return Err(JsonError {
-                        pos,
-                        message: "unterminated string".into(),
-                    })
-                }
+                None => return Err(JsonError { pos, message: "unterminated string".into() }),
                 Some('"') => return Ok(out),
                 Some('\\') => out.push(self.escape(pos)?),
                 Some(c) if (c as u32) < 0x20 => {
-                    return Err(JsonError {
-                        pos,
-                        message: "control character inside a string".into(),
-                    })
+                    return Err(JsonError { pos, message: "control character inside a string".into() })
                 }
                 Some(c) => out.push(c),
             }
@@ -274,10 +244,7 @@ impl Reader<'_> {
     }
 
     fn escape(&mut self, pos: Pos) -> Result<char, JsonError> {
-        let bad = || JsonError {
-            pos,
-            message: "invalid escape sequence".into(),
-        };
+        let bad = || JsonError { pos, message: "invalid escape sequence".into() };
         Ok(match self.bump().ok_or_else(bad)? {
             '"' => '"',
             '\\' => '\\',
@@ -294,8 +261,7 @@ impl Reader<'_> {
                         return Err(bad());
                     }
                     let low = self.hex4().ok_or_else(bad)?;
-                    let code =
-                        0x10000 + ((high - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF);
+                    let code = 0x10000 + ((high - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF);
                     char::from_u32(code).ok_or_else(bad)?
                 } else {
                     char::from_u32(high).ok_or_else(bad)?
@@ -354,10 +320,7 @@ impl Reader<'_> {
             }
             let name = self.string()?;
             if members.iter().any(|(k, _)| k.name == name) {
-                return Err(JsonError {
-                    pos: key_pos,
-                    message: format!("duplicate key \"{name}\""),
-                });
+                return Err(JsonError { pos: key_pos, message: format!("duplicate key \"{name}\"") });
             }
             self.skip_ws();
             self.expect(':')?;

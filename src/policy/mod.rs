@@ -3,10 +3,16 @@
 //! Pure and socket-free: everything here is a function of policy text and an [`AuthzRequest`], so every
 //! AWS rule can be tested as one table row without a network.
 
+pub mod actions;
+pub mod condition;
 pub mod document;
 pub mod evaluate;
 pub mod json;
+pub mod matching;
+pub mod operators;
 pub mod request;
+pub mod validate;
+pub mod variables;
 
 pub use document::{Effect, Policy, PolicyError};
 pub use evaluate::{decide, Decision, Layer, Matched, Outcome, PolicyLayers};

@@ -49,9 +49,7 @@ impl RequestContext {
 
     /// Sets a key only when it is not already present (request-supplied values win over derived ones).
     pub fn set_default(&mut self, key: &str, value: impl Into<String>) {
-        self.values
-            .entry(key.to_ascii_lowercase())
-            .or_insert_with(|| ContextValue::Single(value.into()));
+        self.values.entry(key.to_ascii_lowercase()).or_insert_with(|| ContextValue::Single(value.into()));
     }
 
     /// Looks a key up case-insensitively. Callers on the hot path should pass an already lowercased key.

@@ -1,0 +1,1 @@
+//! The network edge (placeholder: filled by the proxy work).
