@@ -320,6 +320,15 @@ fn every_code_is_reported_where_the_mistake_is() {
    "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/@${aws:username}/*"}]}"#
                 .into(),
         ),
+        (
+            VARIABLES,
+            IDENTITY,
+            "variable-needs-version",
+            E,
+            r#"{"Statement": {"Effect": "Allow", "Action": "s3:GetObject",
+   "Resource": "arn:aws:s3:::bucket/home/@${aws:userid}/*"}}"#
+                .into(),
+        ),
     ];
     let covered: Vec<&str> = rows.iter().map(|row| row.2).chain(["policy-too-large"]).collect();
     let untested: Vec<&&str> = CODES.iter().filter(|code| !covered.contains(code)).collect();
