@@ -202,7 +202,8 @@ impl Principals {
         let mut learned = 0;
         for item in items {
             let token = item.get("authorizationToken").and_then(|t| t.as_str()).and_then(basic_password);
-            let expires = item.get("expiresAt").and_then(|e| e.as_f64()).filter(|e| e.is_finite() && *e > 0.0);
+            let expires =
+                item.get("expiresAt").and_then(|e| e.as_f64()).filter(|e| e.is_finite() && *e > 0.0);
             if let (Some(password), Some(expires)) = (token, expires) {
                 let expires = expires as u64;
                 if expires > now {
@@ -279,7 +280,9 @@ impl ArnFacts {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let (partition, account, resource) = match parts.as_slice() {
             ["arn", p, _, _, a, r] => (*p, (!a.is_empty()).then(|| a.to_string()), *r),
-            _ => return ArnFacts { principal_arn: arn.into(), account: None, kind: "Unknown", username: None },
+            _ => {
+                return ArnFacts { principal_arn: arn.into(), account: None, kind: "Unknown", username: None }
+            }
         };
         let acct = account.clone().unwrap_or_default();
         let mut facts = ArnFacts { principal_arn: arn.into(), account, kind: "Unknown", username: None };

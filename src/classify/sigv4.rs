@@ -257,7 +257,8 @@ fn payload_hash(sig: &SigV4, head: &RequestHead<'_>, body: Option<BodyView<'_>>)
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash) {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash)
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
