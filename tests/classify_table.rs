@@ -868,6 +868,72 @@ fn s3_rows() -> Vec<Row> {
             "/src-bucket/a%20b",
         ),
     ];
+    rows.extend([
+        s3(
+            "Amazon S3 User Guide: legacy s3-Region endpoints, path style",
+            "GET",
+            "s3-us-west-2.amazonaws.com",
+            "/my-bucket/a/b.tar",
+            ok("s3", "s3:GetObject", "arn:aws:s3:::my-bucket/a/b.tar", CI),
+        ),
+        s3(
+            "Amazon S3 User Guide: s3-external-1 is us-east-1",
+            "HEAD",
+            "s3-external-1.amazonaws.com",
+            "/my-bucket/k",
+            ok("s3", "s3:GetObject", "arn:aws:s3:::my-bucket/k", CI),
+        ),
+        s3(
+            "AWS ISO-B partition endpoints (aws-iso-b)",
+            "GET",
+            "s3.us-isob-east-1.sc2s.sgov.gov",
+            "/iso-bucket/k",
+            ok("s3", "s3:GetObject", "arn:aws-iso-b:s3:::iso-bucket/k", CI),
+        ),
+        s3(
+            "Amazon S3 API Reference: ListObjectVersions",
+            "GET",
+            VH,
+            "/?versions&prefix=docker",
+            ok("s3", "s3:ListBucketVersions", "arn:aws:s3:::prod-us-east-1-starport-layer-bucket", CI),
+        ),
+        s3(
+            "Amazon S3 API Reference: GetObjectAttributes needs s3:GetObject too",
+            "GET",
+            VH,
+            "/k?attributes",
+            Want::Ok(
+                "s3",
+                "s3:GetObjectAttributes",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket/k",
+                CI,
+                vec![("s3:GetObject", "arn:aws:s3:::prod-us-east-1-starport-layer-bucket/k")],
+            ),
+        ),
+        s3(
+            "Amazon S3 API Reference: DeleteObject with versionId (s3:DeleteObjectVersion)",
+            "DELETE",
+            VH,
+            "/k?versionId=7",
+            ok("s3", "s3:DeleteObjectVersion", "arn:aws:s3:::prod-us-east-1-starport-layer-bucket/k", CI),
+        ),
+    ]);
+    rows.push(api_on(
+        "AWS ISO partition: Amazon ECR endpoints (aws-iso, c2s.ic.gov)",
+        "api.ecr.us-iso-east-1.c2s.ic.gov",
+        "BatchGetImage",
+        r#"{"registryId":"123456789123","repositoryName":"app"}"#,
+        ok("ecr.api", "ecr:BatchGetImage", "arn:aws-iso:ecr:us-iso-east-1:123456789123:repository/app", CI),
+    ));
+    let mut boto3 = api_on(
+        "Amazon ECR API Reference: BatchGetImage as boto3 sends it",
+        "api.ecr.ap-east-1.amazonaws.com",
+        "BatchGetImage",
+        r#"{"repositoryName": "svc/api", "imageIds": [{"imageTag": "latest"}], "acceptedMediaTypes": ["application/vnd.oci.image.manifest.v1+json"]}"#,
+        ok("ecr.api", "ecr:BatchGetImage", "arn:aws:ecr:ap-east-1:123456789123:repository/svc/api", CI),
+    );
+    boto3.headers[2].1 = "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11.6".into();
+    rows.push(boto3);
     let refuse = |why: &'static str, method: &'static str, path: &str| {
         s3(S3_GUIDE, method, VH, path, Want::Refused(why))
     };
