@@ -616,6 +616,19 @@ fn registry_rows() -> Vec<Row> {
             ),
         ),
     ];
+    rows.push(dkr(
+        "Amazon ECR User Guide: docker sends the mount source percent-encoded in the query",
+        "POST",
+        DKR,
+        &format!("/v2/team/app/blobs/uploads/?mount={}&from=base%2Falpine", d.replace(':', "%3A")),
+        Want::Ok(
+            "ecr.dkr",
+            "ecr:InitiateLayerUpload",
+            REPO_ARN,
+            CI,
+            vec![("ecr:GetDownloadUrlForLayer", "arn:aws:ecr:us-east-1:123456789123:repository/base/alpine")],
+        ),
+    ));
     // skopeo sends the same paths with its own User-Agent; the principal comes from the token alone.
     let mut skopeo = dkr(
         REG,
@@ -1122,4 +1135,27 @@ fn every_request_shape_classifies_as_aws_authorizes_it() {
         failures.join("\n")
     );
     eprintln!("{} request shapes checked", rows.len());
+}
+
+/// Amazon S3 User Guide, "Amazon S3 condition key examples": s3:prefix and s3:delimiter on ListBucket.
+#[test]
+fn list_bucket_carries_prefix_and_delimiter_context_keys() {
+    let config = Config::parse(CONFIG, std::path::Path::new("table.toml")).unwrap();
+    let authorizer = Authorizer::from_config(&config).unwrap();
+    let headers = http::HeaderMap::new();
+    let head = RequestHead {
+        method: "GET",
+        host: VH,
+        path: "/?list-type=2&prefix=docker%2Fregistry%2F&delimiter=%2F&max-keys=10",
+        headers: &headers,
+    };
+    let v = authorizer.authorize(&head, None, &ConnFacts::default()).unwrap();
+    let get = |k: &str| v.classification.context.get(k).map(|c| c.values().collect::<Vec<_>>().join(","));
+    assert_eq!(get("s3:prefix").as_deref(), Some("docker/registry/"));
+    assert_eq!(get("s3:delimiter").as_deref(), Some("/"));
+    assert_eq!(get("s3:max-keys").as_deref(), Some("10"));
+    assert_eq!(get("aws:RequestedRegion").as_deref(), Some("us-east-1"));
+    let object = RequestHead { method: "GET", host: VH, path: "/k?prefix=x", headers: &headers };
+    let v = authorizer.authorize(&object, None, &ConnFacts::default()).unwrap();
+    assert!(v.classification.context.get("s3:prefix").is_none(), "only list operations carry s3:prefix");
 }
