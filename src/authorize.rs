@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
-    classify, content_length, hosts, BodyView, Classification, Permission, Refusal, RequestHead, Service,
+    classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
 };
 use crate::config::{Config, Endpoint};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
@@ -118,19 +118,16 @@ impl Authorizer {
         body: Option<&[u8]>,
         conn: &ConnFacts,
     ) -> Result<Verdict, Refusal> {
-        hosts::parse_host(head.host)?;
+        let host = hosts::parse_host(head.host)?;
         let body = body.map(|bytes| BodyView { bytes, complete: self.is_complete(head, bytes) });
         let proxy = conn.proxy_credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let secs = now_secs();
         let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, secs)?;
         let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
-        let mut classification = classify(head, body, caller_account.as_deref())?;
+        let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
-        if let Some(account) = classification.permission.as_ref().and_then(|p| p.resource_account.clone()) {
-            classification.context.set("aws:ResourceAccount", account);
-        }
         let principal = self.principals.arn(&caller).to_string();
-        let decision = self.decide_all(&caller, &principal, &classification);
+        let decision = self.decide_all(&caller, principal.clone(), &mut classification);
         Ok(Verdict { classification, principal, decision })
     }
 
@@ -160,23 +157,42 @@ impl Authorizer {
         }
     }
 
-    /// Every permission must be allowed; the first refusal is the answer.
-    fn decide_all(&self, caller: &Caller, principal: &str, c: &Classification) -> Decision {
+    /// Every permission must be allowed; the first refusal is the answer. The context moves into one
+    /// request and back, so a request needing several permissions copies nothing.
+    fn decide_all(&self, caller: &Caller, principal: String, c: &mut Classification) -> Decision {
         let layers = PolicyLayers {
             endpoint: Some(&self.endpoint_policies[service_index(c.host.service)]),
             identity: caller.index.and_then(|i| self.identity_policies[i].as_deref()),
             resource: None,
         };
-        let mut allowed =
+        let mut request = AuthzRequest {
+            principal,
+            action: String::new(),
+            resource: String::new(),
+            resource_account: None,
+            context: std::mem::take(&mut c.context),
+        };
+        let mut combined =
             Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
         for permission in c.permission.iter().chain(&c.additional) {
-            let decision = decide(&layers, &request_for(principal, permission, &c.context));
-            if decision.outcome != Outcome::Allow {
-                return decision;
+            request.action.clone_from(&permission.action);
+            request.resource.clone_from(&permission.resource);
+            request.resource_account.clone_from(&permission.resource_account);
+            if let Some(account) = &permission.resource_account {
+                request.context.set("aws:ResourceAccount", account.clone());
             }
-            allowed.matched.extend(decision.matched);
+            let decision = decide(&layers, &request);
+            if decision.outcome != Outcome::Allow {
+                combined = decision;
+                break;
+            }
+            combined.matched.extend(decision.matched);
         }
-        allowed
+        c.context = request.context;
+        if let Some(account) = c.permission.as_ref().and_then(|p| p.resource_account.clone()) {
+            c.context.set("aws:ResourceAccount", account);
+        }
+        combined
     }
 
     /// Whether the response to this request should be shown to [`Authorizer::observe_response`]
@@ -199,20 +215,6 @@ impl Authorizer {
         if let Some(index) = self.principals.index_of(&verdict.principal) {
             self.principals.learn_tokens(body, index, now_secs());
         }
-    }
-}
-
-fn request_for(principal: &str, permission: &Permission, context: &RequestContext) -> AuthzRequest {
-    let mut context = context.clone();
-    if let Some(account) = &permission.resource_account {
-        context.set("aws:ResourceAccount", account.clone());
-    }
-    AuthzRequest {
-        principal: principal.to_string(),
-        action: permission.action.clone(),
-        resource: permission.resource.clone(),
-        resource_account: permission.resource_account.clone(),
-        context,
     }
 }
 
