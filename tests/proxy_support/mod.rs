@@ -24,11 +24,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use vpce_proxy::admin::Metrics;
 use vpce_proxy::audit::AuditLog;
-use vpce_proxy::authorize::{ConnFacts, Verdict};
+use vpce_proxy::authorize::{Authorizer, ConnFacts, Verdict};
 use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 use vpce_proxy::config::{Config, UpstreamRoute};
 use vpce_proxy::policy::{Decision, Layer, Outcome, RequestContext};
 use vpce_proxy::proxy::{self, Authorize, AuthorizerSource, ProxyState};
+use vpce_proxy::reload::LiveAuthorizer;
 
 /// The registry host most tests use.
 pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -241,14 +242,32 @@ pub fn config_for(upstream: &Upstream, dir: &Path) -> Config {
     config
 }
 
-/// Starts the proxy on 127.0.0.1:0 with `config` (built by `edit` from [`config_for`]).
+/// Starts the proxy on 127.0.0.1:0 with `config` (built by `edit` from [`config_for`]), deciding with
+/// the [`Scripted`] authorizer.
 pub async fn proxy(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy {
+    start(upstream, edit, |_| Arc::new(Scripted)).await
+}
+
+/// Like [`proxy`], deciding with the real [`Authorizer`] built from the config, behind a
+/// [`LiveAuthorizer`] as `run` does.
+pub async fn proxy_live(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy {
+    start(upstream, edit, |config| {
+        Arc::new(LiveAuthorizer::new(Authorizer::from_config(config).expect("test config loads")))
+    })
+    .await
+}
+
+async fn start(
+    upstream: &Upstream,
+    edit: impl FnOnce(&mut Config),
+    source: impl FnOnce(&Config) -> Arc<dyn AuthorizerSource>,
+) -> Proxy {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config_for(upstream, dir.path());
     edit(&mut config);
+    let live = source(&config);
     let state = Arc::new(
-        ProxyState::new(config, Arc::new(Scripted), Arc::new(Metrics::new()), Arc::new(AuditLog::disabled()))
-            .unwrap(),
+        ProxyState::new(config, live, Arc::new(Metrics::new()), Arc::new(AuditLog::disabled())).unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
