@@ -241,3 +241,32 @@ async fn body_prefix_decides_and_is_replayed() {
     assert_eq!(response.headers["x-amzn-errortype"], "AccessDeniedException");
     assert_eq!(response.json()["__type"], "AccessDeniedException");
 }
+
+/// The SNI listener (private-DNS mode): clients speak TLS directly; the server name picks the endpoint,
+/// and a name that is not an endpoint host, or no name at all, is refused before any leaf is minted.
+#[tokio::test]
+async fn sni_listener_serves_endpoint_names_only() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |_| {}).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sni_addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(vpce_proxy::proxy::serve_sni(
+        listener,
+        std::sync::Arc::clone(&proxy.state),
+        std::future::pending(),
+    ));
+
+    let stream = tokio::net::TcpStream::connect(sni_addr).await.unwrap();
+    let direct = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"h2"]).await.unwrap();
+    let req = Request::get(format!("https://{REGISTRY}/v2/")).body(Full::default()).unwrap();
+    let response = send(direct, true, req).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["path"], "/v2/");
+
+    for name in ["example.com", "127.0.0.1"] {
+        let stream = tokio::net::TcpStream::connect(sni_addr).await.unwrap();
+        assert!(tls(stream, name, &proxy.ca_pem(), &[b"http/1.1"]).await.is_err(), "{name}");
+    }
+    assert_eq!(proxy.state.certs.mints(), 1, "only the endpoint name got a leaf");
+    server.abort();
+}
