@@ -1,8 +1,28 @@
-//! The live authorizer: swapped whole on reload, so a request keeps the policies it started with.
+//! The live authorizer and the reloader that swaps it: on SIGHUP or when a watched file changes, the
+//! config and every policy file are re-read and checked, and only a fully valid set replaces the
+//! authorizer in force.
+//!
+//! Operators edit endpoint policies while traffic flows, as with a real VPC endpoint. A reload is all or
+//! nothing: a bad file leaves the old authorizer deciding, and the error (naming FILE:LINE:COL) goes to
+//! the log, `/healthz` and the `reloads_total{result="failed"}` counter. Requests in flight keep the
+//! `Arc<Authorizer>` snapshot they started with.
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+use crate::admin::{Health, Metrics, PolicyHash, PolicyHashes};
 use crate::authorize::Authorizer;
+use crate::config::{Config, ConfigError};
+
+/// How often the watcher compares file fingerprints: fast enough that an edit applies within a second
+/// or two, cheap because policy files are at most tens of kilobytes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The authorizer in force; readers take an `Arc` snapshot per request, reload replaces it atomically.
 #[derive(Debug)]
@@ -24,5 +44,309 @@ impl LiveAuthorizer {
     /// Puts a new authorizer in force; requests already holding the old one finish under it.
     pub fn replace(&self, authorizer: Authorizer) {
         *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(authorizer);
+    }
+}
+
+/// Why a load or reload was rejected; the old authorizer (if any) stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file is unreadable or malformed (its message names FILE:LINE:COL).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A policy file named by the config could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The policy file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A policy file is not valid JSON or not a valid policy: `FILE:LINE:COL: message`.
+    #[error("{0}")]
+    Policy(String),
+}
+
+/// The fingerprint of one file as last seen: a change in any part triggers a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fingerprint {
+    Present { modified: Option<SystemTime>, len: u64, sha256: [u8; 32] },
+    Missing,
+}
+
+/// One file's bytes and fingerprint, read once so the hash shown is of exactly what was checked.
+struct FileRead {
+    bytes: Result<Vec<u8>, std::io::Error>,
+    fingerprint: Fingerprint,
+}
+
+fn read_file(path: &Path) -> FileRead {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+            let fingerprint = Fingerprint::Present { modified, len: bytes.len() as u64, sha256 };
+            FileRead { bytes: Ok(bytes), fingerprint }
+        }
+        Err(error) => FileRead { bytes: Err(error), fingerprint: Fingerprint::Missing },
+    }
+}
+
+/// Every file a config depends on, with the role `/healthz` reports it under.
+fn policy_files(config: &Config) -> Vec<(String, PathBuf)> {
+    let endpoint = config.policies.iter().map(|(service, path)| (service.clone(), path.clone()));
+    let identity = config.principals.iter().flat_map(|p| {
+        p.identity_policies.iter().enumerate().map(move |(i, path)| {
+            let role = if p.identity_policies.len() == 1 {
+                format!("identity:{}", p.arn)
+            } else {
+                format!("identity:{}#{}", p.arn, i + 1)
+            };
+            (role, path.clone())
+        })
+    });
+    endpoint.chain(identity).collect()
+}
+
+/// The settings the running listeners were built from; changing them needs a restart.
+#[derive(Debug, Clone, PartialEq)]
+struct RestartOnly {
+    listen: crate::config::Listen,
+    ca: crate::config::CaConfig,
+    audit: crate::config::AuditConfig,
+    limits: crate::config::Limits,
+    upstreams: Vec<crate::config::UpstreamRoute>,
+    upstream_tls: crate::config::UpstreamTls,
+}
+
+impl RestartOnly {
+    fn of(config: &Config) -> RestartOnly {
+        RestartOnly {
+            listen: config.listen.clone(),
+            ca: config.ca.clone(),
+            audit: config.audit.clone(),
+            limits: config.limits.clone(),
+            upstreams: config.upstreams.clone(),
+            upstream_tls: config.upstream_tls.clone(),
+        }
+    }
+
+    /// Names of the sections that differ, for one warning per reload.
+    fn changed(&self, new: &RestartOnly) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut check = |differs: bool, name| differs.then(|| changed.push(name));
+        check(self.listen != new.listen, "[listen]");
+        check(self.ca != new.ca, "[ca]");
+        check(self.audit != new.audit, "[audit]");
+        check(self.limits != new.limits, "[limits]");
+        check(self.upstreams != new.upstreams, "[[upstream]]");
+        check(self.upstream_tls != new.upstream_tls, "[upstream_tls]");
+        changed
+    }
+}
+
+/// A config that passed every check, with the fingerprints and hashes of what was read.
+struct Checked {
+    config: Config,
+    hashes: PolicyHashes,
+}
+
+/// What the watcher compares; updated after every attempt, good or bad, so a broken file is reported
+/// once rather than every poll.
+#[derive(Debug)]
+struct WatchState {
+    running: RestartOnly,
+    seen: BTreeMap<PathBuf, Fingerprint>,
+}
+
+/// Re-reads the config and policies and swaps the authorizer when they are valid.
+#[derive(Debug)]
+pub struct Reloader {
+    config_path: Option<PathBuf>,
+    live: Arc<LiveAuthorizer>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    /// Also serialises reloads: SIGHUP and the watcher never build two authorizers at once.
+    state: Mutex<WatchState>,
+}
+
+/// Everything `run` needs after the first load.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The config in force at start-up (listeners, CA, limits are built from it).
+    pub config: Config,
+    /// The authorizer the proxy asks per request.
+    pub live: Arc<LiveAuthorizer>,
+    /// Reload state for `/healthz`.
+    pub health: Arc<Health>,
+    /// The reloader to hand to [`spawn_reloader`].
+    pub reloader: Arc<Reloader>,
+}
+
+impl Reloader {
+    /// The first load: reads and checks the config (`None` = embedded defaults) and every policy, builds
+    /// the authorizer and the reloader that will replace it. Fails like a reload, without an old one.
+    pub fn load(config_path: Option<PathBuf>, metrics: Arc<Metrics>) -> Result<Loaded, ReloadError> {
+        let mut seen = BTreeMap::new();
+        let checked = check(config_path.as_deref(), &mut seen)?;
+        let authorizer = build(&checked.config)?;
+        let live = Arc::new(LiveAuthorizer::new(authorizer));
+        let health = Arc::new(Health::new(checked.hashes));
+        let state = Mutex::new(WatchState { running: RestartOnly::of(&checked.config), seen });
+        let reloader = Arc::new(Reloader {
+            config_path,
+            live: Arc::clone(&live),
+            health: Arc::clone(&health),
+            metrics,
+            state,
+        });
+        Ok(Loaded { config: checked.config, live, health, reloader })
+    }
+
+    /// The authorizer this reloader replaces.
+    pub fn live(&self) -> &Arc<LiveAuthorizer> {
+        &self.live
+    }
+
+    /// Re-reads and checks everything now; on success the new authorizer is in force when this
+    /// returns, on failure the old one stays and the error is recorded in `/healthz` and metrics.
+    pub fn reload_now(&self) -> Result<PolicyHashes, ReloadError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = BTreeMap::new();
+        let outcome = check(self.config_path.as_deref(), &mut seen)
+            .and_then(|checked| build(&checked.config).map(|authorizer| (checked, authorizer)));
+        // Remember what was read even on failure, so the watcher waits for the next edit.
+        state.seen = seen;
+        match outcome {
+            Ok((checked, authorizer)) => {
+                let next = RestartOnly::of(&checked.config);
+                let changed = state.running.changed(&next);
+                if !changed.is_empty() {
+                    tracing::warn!(sections = ?changed, "reload: these settings only take effect on restart");
+                }
+                self.live.replace(authorizer);
+                self.health.reload_succeeded(checked.hashes.clone());
+                self.metrics.record_reload(true);
+                tracing::info!(policies = checked.hashes.len(), "reload applied");
+                Ok(checked.hashes)
+            }
+            Err(error) => {
+                tracing::error!(%error, "reload rejected; the previous policies stay in force");
+                self.health.reload_failed(error.to_string());
+                self.metrics.record_reload(false);
+                Err(error)
+            }
+        }
+    }
+
+    /// Whether any watched file differs from what the last load or reload read.
+    pub fn files_changed(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.seen.iter().any(|(path, old)| read_file(path).fingerprint != *old)
+    }
+}
+
+/// Reads the config and every policy, recording fingerprints in `seen`, and checks each policy parses.
+fn check(
+    config_path: Option<&Path>,
+    seen: &mut BTreeMap<PathBuf, Fingerprint>,
+) -> Result<Checked, ReloadError> {
+    let mut hashes = PolicyHashes::new();
+    let config = match config_path {
+        None => Config::default(),
+        Some(path) => {
+            let read = read_file(path);
+            seen.insert(path.to_path_buf(), read.fingerprint);
+            let bytes =
+                read.bytes.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            hashes.insert("config".into(), hash_entry(path, &bytes));
+            let text = String::from_utf8_lossy(&bytes);
+            Config::parse(&text, path)?
+        }
+    };
+    let mut first_error = None;
+    for (role, path) in policy_files(&config) {
+        let read = read_file(&path);
+        seen.insert(path.clone(), read.fingerprint);
+        let result = read
+            .bytes
+            .map_err(|source| ReloadError::Read { path: path.clone(), source })
+            .and_then(|bytes| check_policy_text(&path, &bytes).map(|()| bytes));
+        match result {
+            Ok(bytes) => {
+                hashes.insert(role, hash_entry(&path, &bytes));
+            }
+            // Keep reading so every file is fingerprinted and the watcher sees the fix.
+            Err(error) => first_error = first_error.or(Some(error)),
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(Checked { config, hashes }),
+    }
+}
+
+/// The checks that need no authorizer: UTF-8 and JSON syntax with position. The full grammar is checked
+/// by [`Authorizer::from_config`], whose errors also name the file.
+fn check_policy_text(path: &Path, bytes: &[u8]) -> Result<(), ReloadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ReloadError::Policy(format!("{}: not UTF-8 at byte {}", path.display(), e.valid_up_to()))
+    })?;
+    crate::policy::json::parse(text)
+        .map(|_| ())
+        .map_err(|e| ReloadError::Policy(format!("{}:{}: {}", path.display(), e.pos, e.message)))
+}
+
+fn build(config: &Config) -> Result<Authorizer, ReloadError> {
+    Authorizer::from_config(config).map_err(|e| ReloadError::Policy(e.to_string()))
+}
+
+fn hash_entry(path: &Path, bytes: &[u8]) -> PolicyHash {
+    PolicyHash { file: path.display().to_string(), sha256: hex::encode(Sha256::digest(bytes)) }
+}
+
+/// Runs the reload triggers until `shutdown` completes: SIGHUP, and a poll every `interval` that
+/// reloads when the config or any policy file changed (mtime, length or content).
+pub fn spawn_reloader(
+    reloader: Arc<Reloader>,
+    interval: Duration,
+    shutdown: impl Future + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; reload only on file changes");
+                None
+            }
+        };
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let forced = tokio::select! {
+                _ = &mut shutdown => return,
+                Some(()) = recv_hangup(&mut hangup) => true,
+                _ = ticker.tick() => false,
+            };
+            let worker = Arc::clone(&reloader);
+            let task = tokio::task::spawn_blocking(move || {
+                if forced || worker.files_changed() {
+                    let _ = worker.reload_now();
+                }
+            });
+            if let Err(error) = task.await {
+                // A panic while building the authorizer: counted like any rejected reload.
+                tracing::error!(%error, "reload task failed; the previous policies stay in force");
+                reloader.health.reload_failed(format!("reload task failed: {error}"));
+                reloader.metrics.record_reload(false);
+            }
+        }
+    })
+}
+
+async fn recv_hangup(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
