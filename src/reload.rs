@@ -350,3 +350,71 @@ async fn recv_hangup(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+
+    fn lab() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("vpce-proxy.toml");
+        std::fs::write(&config, "[policies]\n\"ecr.api\" = \"ecr-api.json\"\n").unwrap();
+        std::fs::write(dir.path().join("ecr-api.json"), ALLOW_ALL).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn check_hashes_the_config_and_every_policy_it_names() {
+        let (dir, config) = lab();
+        let mut seen = BTreeMap::new();
+        let checked = check(Some(&config), &mut seen).unwrap();
+        let policy = dir.path().join("ecr-api.json");
+        assert_eq!(checked.hashes["ecr.api"].file, policy.display().to_string());
+        assert_eq!(checked.hashes["ecr.api"].sha256, hex::encode(Sha256::digest(ALLOW_ALL)));
+        assert!(checked.hashes.contains_key("config"));
+        assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), [policy, config]);
+    }
+
+    #[test]
+    fn a_policy_syntax_error_names_file_line_and_column() {
+        let (dir, config) = lab();
+        let policy = dir.path().join("ecr-api.json");
+        std::fs::write(&policy, "{\n  \"Version\": \"2012-10-17\"\n  \"Statement\": []\n}\n").unwrap();
+        let mut seen = BTreeMap::new();
+        let error = check(Some(&config), &mut seen).err().unwrap().to_string();
+        assert!(error.starts_with(&format!("{}:3:3: ", policy.display())), "{error}");
+        assert!(matches!(seen[&policy], Fingerprint::Present { .. }), "the broken file is still watched");
+    }
+
+    #[test]
+    fn a_missing_policy_or_bad_config_is_rejected_with_the_file_named() {
+        let (dir, config) = lab();
+        std::fs::write(&config, "[policies]\n\"s3\" = \"nope.json\"\n").unwrap();
+        let error = check(Some(&config), &mut BTreeMap::new()).err().unwrap().to_string();
+        assert!(error.contains("nope.json: cannot read"), "{error}");
+        std::fs::write(&config, "[listen]\nconect = 1\n").unwrap();
+        let error = check(Some(&config), &mut BTreeMap::new()).err().unwrap().to_string();
+        assert!(error.starts_with(&format!("{}:2:1:", config.display())), "{error}");
+        drop(dir);
+    }
+
+    #[test]
+    fn embedded_defaults_watch_nothing() {
+        let mut seen = BTreeMap::new();
+        let checked = check(None, &mut seen).unwrap();
+        assert!(checked.hashes.is_empty() && seen.is_empty());
+    }
+
+    #[test]
+    fn restart_only_sections_are_named_when_they_change() {
+        let old = Config::default();
+        let mut new = old.clone();
+        assert!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)).is_empty());
+        new.listen.admin = Some("127.0.0.1:9901".parse().unwrap());
+        new.ca.dir = PathBuf::from("/elsewhere");
+        new.policies.insert("s3".into(), PathBuf::from("/p.json"));
+        assert_eq!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)), ["[listen]", "[ca]"]);
+    }
+}
