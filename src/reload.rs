@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::admin::{Health, Metrics, PolicyHash, PolicyHashes};
 use crate::authorize::Authorizer;
 use crate::config::{Config, ConfigError};
+use crate::policy::validate::{validate, Finding, PolicyKind, Severity};
 
 /// How often the watcher compares file fingerprints: fast enough that an edit applies within a second
 /// or two, cheap because policy files are at most tens of kilobytes.
@@ -91,9 +92,11 @@ fn read_file(path: &Path) -> FileRead {
     }
 }
 
-/// Every file a config depends on, with the role `/healthz` reports it under.
-fn policy_files(config: &Config) -> Vec<(String, PathBuf)> {
-    let endpoint = config.policies.iter().map(|(service, path)| (service.clone(), path.clone()));
+/// Every policy file a config names, with the role `/healthz` reports it under and the policy type
+/// `validate` checks it as.
+fn policy_files(config: &Config) -> Vec<(String, PathBuf, PolicyKind)> {
+    let endpoint =
+        config.policies.iter().map(|(service, path)| (service.clone(), path.clone(), PolicyKind::Endpoint));
     let identity = config.principals.iter().flat_map(|p| {
         p.identity_policies.iter().enumerate().map(move |(i, path)| {
             let role = if p.identity_policies.len() == 1 {
@@ -101,7 +104,7 @@ fn policy_files(config: &Config) -> Vec<(String, PathBuf)> {
             } else {
                 format!("identity:{}#{}", p.arn, i + 1)
             };
-            (role, path.clone())
+            (role, path.clone(), PolicyKind::Identity)
         })
     });
     endpoint.chain(identity).collect()
@@ -264,13 +267,13 @@ fn check(
         }
     };
     let mut first_error = None;
-    for (role, path) in policy_files(&config) {
+    for (role, path, kind) in policy_files(&config) {
         let read = read_file(&path);
         seen.insert(path.clone(), read.fingerprint);
         let result = read
             .bytes
             .map_err(|source| ReloadError::Read { path: path.clone(), source })
-            .and_then(|bytes| check_policy_text(&path, &bytes).map(|()| bytes));
+            .and_then(|bytes| check_policy_text(&path, &bytes, kind).map(|()| bytes));
         match result {
             Ok(bytes) => {
                 hashes.insert(role, hash_entry(&path, &bytes));
@@ -285,15 +288,26 @@ fn check(
     }
 }
 
-/// The checks that need no authorizer: UTF-8 and JSON syntax with position. The full grammar is checked
-/// by [`Authorizer::from_config`], whose errors also name the file.
-fn check_policy_text(path: &Path, bytes: &[u8]) -> Result<(), ReloadError> {
+/// The checks `vpce-proxy validate` makes, so a reload refuses exactly what the linter calls an error,
+/// with the linter's `FILE:LINE:COL severity code message`; warnings are logged and the file applied.
+/// The authorizer's own parse ([`Authorizer::from_config`]) still runs after this.
+fn check_policy_text(path: &Path, bytes: &[u8], kind: PolicyKind) -> Result<(), ReloadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ReloadError::Policy(format!("{}: not UTF-8 at byte {}", path.display(), e.valid_up_to()))
     })?;
-    crate::policy::json::parse(text)
-        .map(|_| ())
-        .map_err(|e| ReloadError::Policy(format!("{}:{}: {}", path.display(), e.pos, e.message)))
+    let findings = validate(text, kind);
+    let line = |f: &Finding| format!("{}:{} {} {} {}", path.display(), f.pos, f.severity, f.code, f.message);
+    for warning in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        tracing::warn!(finding = %line(warning), "policy warning");
+    }
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.severity == Severity::Error).collect();
+    match errors.split_first() {
+        None => Ok(()),
+        Some((first, [])) => Err(ReloadError::Policy(line(first))),
+        Some((first, rest)) => {
+            Err(ReloadError::Policy(format!("{} (and {} more errors)", line(first), rest.len())))
+        }
+    }
 }
 
 fn build(config: &Config) -> Result<Authorizer, ReloadError> {
@@ -384,8 +398,24 @@ mod tests {
         std::fs::write(&policy, "{\n  \"Version\": \"2012-10-17\"\n  \"Statement\": []\n}\n").unwrap();
         let mut seen = BTreeMap::new();
         let error = check(Some(&config), &mut seen).err().unwrap().to_string();
-        assert!(error.starts_with(&format!("{}:3:3: ", policy.display())), "{error}");
+        assert!(error.starts_with(&format!("{}:3:3 error json-syntax ", policy.display())), "{error}");
         assert!(matches!(seen[&policy], Fingerprint::Present { .. }), "the broken file is still watched");
+    }
+
+    #[test]
+    fn a_lint_error_rejects_with_validates_message_and_a_warning_does_not() {
+        // The Marketplace blog's `"Action": ""` (issue 2): AWS accepts it but it grants nothing.
+        let (dir, config) = lab();
+        let policy = dir.path().join("ecr-api.json");
+        let empty_action = ALLOW_ALL.replace(r#""Action":"*""#, r#""Action":"""#);
+        std::fs::write(&policy, empty_action).unwrap();
+        let error = check(Some(&config), &mut BTreeMap::new()).err().unwrap().to_string();
+        assert!(error.starts_with(&format!("{}:1:", policy.display())), "{error}");
+        assert!(error.contains(" error empty-value "), "{error}");
+        let findings = validate(ALLOW_ALL, PolicyKind::Endpoint);
+        assert!(findings.iter().all(|f| f.severity == Severity::Warning), "{findings:?}");
+        std::fs::write(&policy, ALLOW_ALL).unwrap();
+        assert!(check(Some(&config), &mut BTreeMap::new()).is_ok());
     }
 
     #[test]

@@ -21,7 +21,7 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     std::fs::write(&config, "[policies]\n\"ecr.dkr\" = \"dkr.json\"\n").unwrap();
     std::fs::write(
         &policy,
-        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
     )
     .unwrap();
     let loaded = Reloader::load(Some(config), Arc::new(Metrics::new())).unwrap();
@@ -32,7 +32,7 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     // The hour-long poll interval has ticked once already: only SIGHUP can trigger this reload.
     std::fs::write(
         &policy,
-        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}}"#,
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}}"#,
     )
     .unwrap();
     let pid = std::process::id().to_string();
