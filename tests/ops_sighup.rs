@@ -10,7 +10,6 @@ use vpce_proxy::admin::Metrics;
 use vpce_proxy::reload::{spawn_reloader, Reloader};
 
 #[tokio::test]
-#[ignore = "needs Authorizer::from_config"]
 async fn sighup_reloads_and_the_new_hash_is_reported() {
     // Installing a handler first replaces SIGHUP's default action (exit) for the whole process, so the
     // signal cannot kill the test before the reloader's own handler is in place.
