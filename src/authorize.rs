@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
-    classify, content_length, hosts, BodyView, Classification, Permission, Refusal, RequestHead, Service,
+    classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
 };
 use crate::config::{Config, Endpoint};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
@@ -118,19 +118,16 @@ impl Authorizer {
         body: Option<&[u8]>,
         conn: &ConnFacts,
     ) -> Result<Verdict, Refusal> {
-        hosts::parse_host(head.host)?;
+        let host = hosts::parse_host(head.host)?;
         let body = body.map(|bytes| BodyView { bytes, complete: self.is_complete(head, bytes) });
         let proxy = conn.proxy_credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let secs = now_secs();
         let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, secs)?;
         let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
-        let mut classification = classify(head, body, caller_account.as_deref())?;
+        let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
-        if let Some(account) = classification.permission.as_ref().and_then(|p| p.resource_account.clone()) {
-            classification.context.set("aws:ResourceAccount", account);
-        }
         let principal = self.principals.arn(&caller).to_string();
-        let decision = self.decide_all(&caller, &principal, &classification);
+        let decision = self.decide_all(&caller, principal.clone(), &mut classification);
         Ok(Verdict { classification, principal, decision })
     }
 
@@ -160,23 +157,42 @@ impl Authorizer {
         }
     }
 
-    /// Every permission must be allowed; the first refusal is the answer.
-    fn decide_all(&self, caller: &Caller, principal: &str, c: &Classification) -> Decision {
+    /// Every permission must be allowed; the first refusal is the answer. The context moves into one
+    /// request and back, so a request needing several permissions copies nothing.
+    fn decide_all(&self, caller: &Caller, principal: String, c: &mut Classification) -> Decision {
         let layers = PolicyLayers {
             endpoint: Some(&self.endpoint_policies[service_index(c.host.service)]),
             identity: caller.index.and_then(|i| self.identity_policies[i].as_deref()),
             resource: None,
         };
-        let mut allowed =
+        let mut request = AuthzRequest {
+            principal,
+            action: String::new(),
+            resource: String::new(),
+            resource_account: None,
+            context: std::mem::take(&mut c.context),
+        };
+        let mut combined =
             Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
         for permission in c.permission.iter().chain(&c.additional) {
-            let decision = decide(&layers, &request_for(principal, permission, &c.context));
-            if decision.outcome != Outcome::Allow {
-                return decision;
+            request.action.clone_from(&permission.action);
+            request.resource.clone_from(&permission.resource);
+            request.resource_account.clone_from(&permission.resource_account);
+            if let Some(account) = &permission.resource_account {
+                request.context.set("aws:ResourceAccount", account.clone());
             }
-            allowed.matched.extend(decision.matched);
+            let decision = decide(&layers, &request);
+            if decision.outcome != Outcome::Allow {
+                combined = decision;
+                break;
+            }
+            combined.matched.extend(decision.matched);
         }
-        allowed
+        c.context = request.context;
+        if let Some(account) = c.permission.as_ref().and_then(|p| p.resource_account.clone()) {
+            c.context.set("aws:ResourceAccount", account);
+        }
+        combined
     }
 
     /// Whether the response to this request should be shown to [`Authorizer::observe_response`]
@@ -202,20 +218,6 @@ impl Authorizer {
     }
 }
 
-fn request_for(principal: &str, permission: &Permission, context: &RequestContext) -> AuthzRequest {
-    let mut context = context.clone();
-    if let Some(account) = &permission.resource_account {
-        context.set("aws:ResourceAccount", account.clone());
-    }
-    AuthzRequest {
-        principal: principal.to_string(),
-        action: permission.action.clone(),
-        resource: permission.resource.clone(),
-        resource_account: permission.resource_account.clone(),
-        context,
-    }
-}
-
 /// `YYYY-MM-DDThh:mm:ssZ`, the form IAM uses for `aws:CurrentTime`.
 fn iso8601(secs: u64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
@@ -223,4 +225,262 @@ fn iso8601(secs: u64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use base64::Engine;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::policy::Layer;
+
+    /// design.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
+    /// o-21ej9awi6a, never DeleteRepository on base-image3 (AWS PrivateLink Guide, "Control access to VPC
+    /// endpoints using endpoint policies"; Amazon ECR User Guide, "Interface VPC endpoints").
+    const ORG_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"OwnAccountOrgOnly","Effect":"Allow","Principal":"*","Action":"ecr:*",
+       "Resource":["arn:aws:ecr:*:123456789123:repository/*","*"],
+       "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-21ej9awi6a"}}},
+      {"Sid":"NoDeleteBase3","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository",
+       "Resource":"arn:aws:ecr:*:123456789123:repository/base-image3"}]}"#;
+
+    /// Seed scenario (b): the Marketplace developer may push only to len-s-mp/sample-repository*.
+    const DEVELOPER: &str = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":["ecr:GetAuthorizationToken"],"Resource":"*"},
+      {"Effect":"Allow","Action":["ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload",
+        "ecr:PutImage","ecr:BatchCheckLayerAvailability","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],
+       "Resource":"arn:aws:ecr:us-east-1:123456789123:repository/len-s-mp/sample-repository*"}]}"#;
+
+    fn authorizer(dir: &Path, extra: &str) -> Authorizer {
+        std::fs::write(dir.join("org.json"), ORG_ONLY).unwrap();
+        std::fs::write(dir.join("dev.json"), DEVELOPER).unwrap();
+        let text = format!(
+            r#"[policies]
+"ecr.api" = "org.json"
+"ecr.dkr" = "org.json"
+
+[[principal]]
+arn = "arn:aws:sts::123456789123:assumed-role/admin/s1"
+org_id = "o-21ej9awi6a"
+access_key_ids = ["AKIAADMIN"]
+
+[[principal]]
+arn = "arn:aws:sts::123456789123:assumed-role/developer/s2"
+org_id = "o-21ej9awi6a"
+access_key_ids = ["AKIADEV"]
+identity_policies = ["dev.json"]
+{extra}
+"#
+        );
+        let config = Config::parse(&text, &dir.join("vpce-proxy.toml")).unwrap();
+        Authorizer::from_config(&config).unwrap()
+    }
+
+    fn api_headers(key: &str, op: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{op}").parse().unwrap());
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        h.insert("authorization", auth.parse().unwrap());
+        h.insert("x-amz-date", "20260101T000000Z".parse().unwrap());
+        h
+    }
+
+    fn api_call(a: &Authorizer, key: &str, op: &str, body: &str) -> Result<Verdict, Refusal> {
+        let headers = api_headers(key, op);
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        a.authorize(&head, Some(body.as_bytes()), &ConnFacts::default())
+    }
+
+    fn registry(a: &Authorizer, method: &str, path: &str, headers: &http::HeaderMap) -> Verdict {
+        let head =
+            RequestHead { method, host: "123456789123.dkr.ecr.us-east-1.amazonaws.com", path, headers };
+        a.authorize(&head, None, &ConnFacts::default()).unwrap()
+    }
+
+    #[test]
+    fn the_authorizer_is_shared_across_tasks() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Authorizer>();
+    }
+
+    #[test]
+    fn seed_scenario_a_org_only_endpoint_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let allowed = api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap();
+        assert_eq!(allowed.decision.outcome, Outcome::Allow);
+        let denied =
+            api_call(&a, "AKIAADMIN", "DeleteRepository", r#"{"repositoryName":"base-image3"}"#).unwrap();
+        assert_eq!(
+            (denied.decision.outcome, denied.decision.denied_by),
+            (Outcome::ExplicitDeny, Some(Layer::VpcEndpoint))
+        );
+        let message = denied.decision.message.unwrap();
+        assert!(message.contains("ecr:DeleteRepository") && message.contains("explicit deny"), "{message}");
+        let anonymous = api_call(
+            &a,
+            "AKIAUNKNOWN",
+            "DescribeImages",
+            r#"{"registryId":"123456789123","repositoryName":"app"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (anonymous.principal.as_str(), anonymous.decision.outcome),
+            ("anonymous", Outcome::ImplicitDeny)
+        );
+    }
+
+    #[test]
+    fn seed_scenario_b_developer_pushes_only_to_sample_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let ok = api_call(
+            &a,
+            "AKIADEV",
+            "InitiateLayerUpload",
+            r#"{"repositoryName":"len-s-mp/sample-repository-1"}"#,
+        );
+        assert_eq!(ok.unwrap().decision.outcome, Outcome::Allow);
+        let no = api_call(
+            &a,
+            "AKIADEV",
+            "InitiateLayerUpload",
+            r#"{"repositoryName":"len-s-mp/prod-repository"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (no.decision.outcome, no.decision.denied_by),
+            (Outcome::ImplicitDeny, Some(Layer::Identity))
+        );
+        let message = no.decision.message.unwrap();
+        assert!(
+            message.contains("because no identity-based policy allows the ecr:InitiateLayerUpload action"),
+            "{message}"
+        );
+    }
+
+    /// A cross-repository mount reads the source: both permissions must be allowed, first refusal wins.
+    #[test]
+    fn a_blob_mount_is_refused_when_the_source_is_not_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "registry_tokens = [\"devtoken\"]");
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:devtoken");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        let d = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+        let own = format!(
+            "/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/sample-repository-2"
+        );
+        assert_eq!(registry(&a, "POST", &own, &headers).decision.outcome, Outcome::Allow);
+        let foreign = format!(
+            "/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/prod-repository"
+        );
+        let v = registry(&a, "POST", &foreign, &headers);
+        assert_eq!(v.decision.outcome, Outcome::ImplicitDeny);
+        assert!(v.decision.message.unwrap().contains("repository/len-s-mp/prod-repository"));
+    }
+
+    #[test]
+    fn get_authorization_token_responses_teach_registry_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let v = api_call(&a, "AKIADEV", "GetAuthorizationToken", "{}").unwrap();
+        assert!(a.wants_response(&v));
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:learned-password");
+        let expires = now_secs() + 3600;
+        let body =
+            format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires}}}]}}"#);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        assert_eq!(registry(&a, "GET", "/v2/app/manifests/v1", &headers).principal, "anonymous");
+        a.observe_response(&v, 200, body.as_bytes());
+        let learned = registry(&a, "GET", "/v2/app/manifests/v1", &headers);
+        assert_eq!(learned.principal, "arn:aws:sts::123456789123:assumed-role/developer/s2");
+        let describe = api_call(&a, "AKIADEV", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap();
+        assert!(!a.wants_response(&describe));
+    }
+
+    #[test]
+    fn a_forged_signature_is_refused_when_the_secret_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "secret_access_key = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"");
+        let err = api_call(&a, "AKIADEV", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap_err();
+        assert!(err.0.contains("signature does not match"), "{err}");
+        // The admin has no secret configured: parsed, not verified.
+        assert!(api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName":"app"}"#).is_ok());
+    }
+
+    #[test]
+    fn bodies_are_bounded_and_big_layer_parts_classify_from_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let mut headers = api_headers("AKIADEV", "UploadLayerPart");
+        headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        let limit = Limits::default().max_classify_body_bytes;
+        assert_eq!(a.body_needed(&head), Some(limit));
+        let mut prefix = br#"{"repositoryName":"len-s-mp/sample-repository-1","uploadId":"u","partFirstByte":0,"layerPartBlob":""#.to_vec();
+        prefix.resize(limit, b'A');
+        let v = a.authorize(&head, Some(&prefix), &ConnFacts::default()).unwrap();
+        assert_eq!(v.decision.outcome, Outcome::Allow);
+        // The same prefix for an operation that must be read whole is refused.
+        let mut headers = api_headers("AKIADEV", "PutImage");
+        headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        let err = a.authorize(&head, Some(&prefix), &ConnFacts::default()).unwrap_err();
+        assert!(err.0.contains("max_classify_body_bytes"), "{err}");
+        // Registry and S3 requests decide from the head alone.
+        let headers = http::HeaderMap::new();
+        let head = RequestHead {
+            method: "PUT",
+            host: "123456789123.dkr.ecr.us-east-1.amazonaws.com",
+            path: "/v2/a1/manifests/v1",
+            headers: &headers,
+        };
+        assert_eq!(a.body_needed(&head), None);
+    }
+
+    #[test]
+    fn a_host_that_is_not_an_endpoint_is_refused_before_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let headers = http::HeaderMap::new();
+        let head =
+            RequestHead { method: "GET", host: "registry-1.docker.io", path: "/v2/", headers: &headers };
+        let err = a.authorize(&head, None, &ConnFacts::default()).unwrap_err();
+        assert!(err.0.contains("not an endpoint host"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_policy_file_fails_the_whole_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.json"), r#"{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}"#)
+            .unwrap();
+        let config =
+            Config::parse("[policies]\n\"s3\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
+        assert!(Authorizer::from_config(&config).is_err());
+        let config =
+            Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
+        assert!(Authorizer::from_config(&config).unwrap_err().to_string().contains("not a service"));
+    }
 }

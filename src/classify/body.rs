@@ -219,3 +219,50 @@ impl Scanner<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_bodies_are_parsed_strictly() {
+        let fields =
+            parse_complete(br#"{"registryId":"123456789012","repositoryNames":["a","b"],"n":1}"#).unwrap();
+        assert_eq!(fields[0], ("registryId".into(), Field::Str("123456789012".into())));
+        assert_eq!(fields[1], ("repositoryNames".into(), Field::StrList(vec!["a".into(), "b".into()])));
+        assert_eq!(fields[2], ("n".into(), Field::Other));
+        // Amazon ECR rejects what the JSON reader rejects: duplicate keys, trailing data, non-objects.
+        let bad: [(&[u8], &str); 4] = [
+            (br#"{"a":"1","a":"2"}"#, "acceptable JSON"),
+            (br#"{"a":"1"} x"#, "acceptable JSON"),
+            (b"[1]", "not a JSON object"),
+            (b"\xff", "UTF-8"),
+        ];
+        for (body, why) in bad {
+            let err = parse_complete(body).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+
+    #[test]
+    fn prefix_scan_reads_members_before_the_cut() {
+        let body = br#"{"registryId":"123456789012", "repositoryName" : "team\/app", "partFirstByte":0,"#;
+        let mut long = body.to_vec();
+        long.extend_from_slice(br#""nested":{"a":[1,{"b":"}"}]},"layerPartBlob":"QUJDRE"#);
+        let fields = scan_prefix(&long).unwrap();
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["registryId", "repositoryName", "partFirstByte", "nested", "layerPartBlob"]);
+        assert_eq!(fields[1].1, Field::Str("team/app".into()));
+        assert_eq!(fields[4].1, Field::Other, "a value cut off is never taken as a string");
+    }
+
+    #[test]
+    fn prefix_scan_refuses_duplicates_and_escaped_twins() {
+        let dup = br#"{"repositoryName":"a","repository\u004eame":"b","layerPartBlob":"AAAA"#;
+        assert_eq!(scan_prefix(dup).unwrap_err(), BodyError::Duplicate("repositoryName".into()));
+        assert_eq!(scan_prefix(b"[").unwrap_err(), BodyError::NotObject);
+        assert!(scan_prefix(br#"{"a":"b"} "#).is_err(), "an object that closes inside a truncated body");
+        let cut_key = scan_prefix(br#"{"repositoryName":"a","regis"#).unwrap();
+        assert_eq!(cut_key.len(), 1);
+    }
+}

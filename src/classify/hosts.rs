@@ -7,12 +7,13 @@
 use super::{HostInfo, Refusal, Service};
 
 /// A DNS suffix and the partition whose regions use it.
-const SUFFIXES: [(&str, &str); 5] = [
-    ("amazonaws.com.cn", "aws-cn"),
-    ("amazonaws.com", "aws"),
-    ("c2s.ic.gov", "aws-iso"),
-    ("sc2s.sgov.gov", "aws-iso-b"),
-    ("api.aws", "aws"),
+type Suffix = (&'static [&'static str], &'static [&'static str]);
+const SUFFIXES: [Suffix; 5] = [
+    (&["amazonaws", "com", "cn"], &["aws-cn"]),
+    (&["amazonaws", "com"], &["aws", "aws-us-gov"]),
+    (&["c2s", "ic", "gov"], &["aws-iso"]),
+    (&["sc2s", "sgov", "gov"], &["aws-iso-b"]),
+    (&["api", "aws"], &["aws"]),
 ];
 
 /// Classifies a `Host` header value (any case, optional trailing dot, optional `:443`).
@@ -75,19 +76,13 @@ pub fn is_region(s: &str) -> bool {
 
 /// Splits `labels` into the part before `<region>.<suffix>`, checking the suffix fits the region.
 fn split_region<'a>(labels: &'a [&'a str]) -> Option<(&'a [&'a str], &'a str, &'static str)> {
-    let joined = labels.join(".");
-    for (suffix, partition) in SUFFIXES {
-        let n = suffix.split('.').count();
-        if labels.len() <= n || !joined.ends_with(&format!(".{suffix}")) {
+    for (suffix, partitions) in SUFFIXES {
+        let n = suffix.len();
+        if labels.len() <= n || !labels.ends_with(suffix) {
             continue;
         }
         let region = labels[labels.len() - n - 1];
-        let fits = if suffix == "api.aws" {
-            partition_of(region) == "aws"
-        } else {
-            partition_of(region) == partition
-        };
-        if is_region(region) && fits {
+        if is_region(region) && partitions.contains(&partition_of(region)) {
             return Some((&labels[..labels.len() - n - 1], region, partition_of(region)));
         }
         return None;

@@ -128,7 +128,16 @@ pub fn classify(
     body: Option<BodyView<'_>>,
     caller_account: Option<&str>,
 ) -> Result<Classification, Refusal> {
-    let host = hosts::parse_host(head.host)?;
+    classify_host(hosts::parse_host(head.host)?, head, body, caller_account)
+}
+
+/// [`classify`] for a host already parsed (the proxy checks the host first, to refuse or tunnel it).
+pub fn classify_host(
+    host: HostInfo,
+    head: &RequestHead<'_>,
+    body: Option<BodyView<'_>>,
+    caller_account: Option<&str>,
+) -> Result<Classification, Refusal> {
     let mut context = RequestContext::new();
     context.set("aws:RequestedRegion", host.region.clone());
     let (permission, additional) = match host.service {

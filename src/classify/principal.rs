@@ -304,3 +304,88 @@ impl ArnFacts {
         facts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Vec<PrincipalConfig> {
+        vec![
+            PrincipalConfig {
+                arn: "arn:aws:sts::123456789123:assumed-role/dev/s1".into(),
+                org_id: Some("o-21ej9awi6a".into()),
+                org_paths: vec!["o-21ej9awi6a/r-ab12/ou-ab12-1/".into()],
+                tags: [("team".to_string(), "blue".to_string())].into(),
+                access_key_ids: vec!["AKIADEV".into()],
+                ..Default::default()
+            },
+            PrincipalConfig { arn: "arn:aws:iam::111122223333:user/ops/alice".into(), ..Default::default() },
+        ]
+    }
+
+    fn basic_head(token: &str) -> http::HeaderMap {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{token}"));
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", format!("Basic {encoded}").parse().unwrap());
+        h
+    }
+
+    fn resolve(p: &Principals, headers: &http::HeaderMap, now: u64) -> Caller {
+        let head = RequestHead { method: "GET", host: "h", path: "/v2/", headers };
+        p.resolve(&head, None, None, None, now).unwrap()
+    }
+
+    /// Amazon ECR API Reference, GetAuthorizationToken: `authorizationToken` is base64 `AWS:password`,
+    /// valid until `expiresAt` (epoch seconds); docker sends it back as `Authorization: Basic`.
+    #[test]
+    fn tokens_from_get_authorization_token_bind_until_they_expire() {
+        let p = Principals::new(&config()).unwrap();
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:secret-password");
+        let body = format!(
+            r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":2000.5,"proxyEndpoint":"https://x"}}]}}"#
+        );
+        assert_eq!(p.learn_tokens(body.as_bytes(), 0, 1000), 1);
+        let headers = basic_head("secret-password");
+        assert_eq!(resolve(&p, &headers, 1999), Caller { index: Some(0), source: Source::RegistryToken });
+        assert_eq!(resolve(&p, &headers, 2000).source, Source::Anonymous, "expired");
+        assert_eq!(resolve(&p, &basic_head("other"), 1500).source, Source::Anonymous);
+        assert_eq!(p.learn_tokens(b"not json", 0, 1000), 0);
+        assert_eq!(p.learn_tokens(body.as_bytes(), 0, 3000), 0, "already expired tokens are not bound");
+    }
+
+    #[test]
+    fn duplicate_claims_are_configuration_errors() {
+        let mut list = config();
+        list[1].access_key_ids = vec!["AKIADEV".into()];
+        assert!(Principals::new(&list).unwrap_err().to_string().contains("access key id"));
+        let mut list = config();
+        list[1].proxy_user = Some("u".into());
+        assert!(Principals::new(&list).unwrap_err().to_string().contains("go together"));
+    }
+
+    /// IAM User Guide, "AWS global condition context keys": aws:PrincipalArn of a session is its role.
+    #[test]
+    fn context_keys_follow_the_principal() {
+        let p = Principals::new(&config()).unwrap();
+        let mut ctx = RequestContext::new();
+        p.context(&Caller { index: Some(0), source: Source::Sigv4 }, &mut ctx);
+        let single = |c: &RequestContext, k: &str| c.get(k).map(|v| v.values().collect::<Vec<_>>().join(","));
+        assert_eq!(single(&ctx, "aws:PrincipalArn").unwrap(), "arn:aws:iam::123456789123:role/dev");
+        assert_eq!(single(&ctx, "aws:PrincipalAccount").unwrap(), "123456789123");
+        assert_eq!(single(&ctx, "aws:PrincipalOrgID").unwrap(), "o-21ej9awi6a");
+        assert_eq!(
+            ctx.get("aws:PrincipalOrgPaths"),
+            Some(&ContextValue::Multi(vec!["o-21ej9awi6a/r-ab12/ou-ab12-1/".into()]))
+        );
+        assert_eq!(single(&ctx, "aws:PrincipalTag/team").unwrap(), "blue");
+        assert_eq!(single(&ctx, "aws:PrincipalType").unwrap(), "AssumedRole");
+        let mut ctx = RequestContext::new();
+        p.context(&Caller { index: Some(1), source: Source::Sigv4 }, &mut ctx);
+        assert_eq!(single(&ctx, "aws:username").unwrap(), "alice");
+        assert_eq!(single(&ctx, "aws:PrincipalArn").unwrap(), "arn:aws:iam::111122223333:user/ops/alice");
+        let mut ctx = RequestContext::new();
+        p.context(&Caller { index: None, source: Source::Anonymous }, &mut ctx);
+        assert_eq!(single(&ctx, "aws:userid").unwrap(), "anonymous");
+        assert!(ctx.get("aws:PrincipalArn").is_none());
+    }
+}

@@ -120,6 +120,46 @@ fn proxy_credentials(value: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// Context keys as IAM documents them; the context stores them lowercased (names are case-insensitive).
+const KEY_NAMES: [&str; 22] = [
+    "aws:PrincipalArn",
+    "aws:PrincipalAccount",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalOrgPaths",
+    "aws:PrincipalType",
+    "aws:userid",
+    "aws:username",
+    "aws:SourceVpce",
+    "aws:SourceVpc",
+    "aws:VpceAccount",
+    "aws:SecureTransport",
+    "aws:CurrentTime",
+    "aws:EpochTime",
+    "aws:RequestedRegion",
+    "aws:ResourceAccount",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "aws:PrincipalTag/",
+    "aws:CalledVia",
+    "aws:SourceIp",
+    "aws:PrincipalIsAWSService",
+];
+
+/// The documented spelling of a lowercased key (`aws:principaltag/team` -> `aws:PrincipalTag/team`).
+fn display_key(key: &str) -> String {
+    for name in KEY_NAMES {
+        if let Some(prefix) = name.strip_suffix('/') {
+            if key.len() > name.len() && key[..name.len()].eq_ignore_ascii_case(name) {
+                return format!("{prefix}/{}", &key[name.len()..]);
+            }
+        } else if key.eq_ignore_ascii_case(name) {
+            return name.to_string();
+        }
+    }
+    key.to_string()
+}
+
 /// The explain JSON: classification, principal, context, then `simulate`'s decision fields.
 pub fn render(verdict: &Verdict) -> Value {
     let c = &verdict.classification;
@@ -132,7 +172,7 @@ pub fn render(verdict: &Verdict) -> Value {
                 ContextValue::Single(s) => json!(s),
                 ContextValue::Multi(vs) => json!(vs),
             };
-            (k.to_string(), value)
+            (display_key(k), value)
         })
         .collect();
     let additional: Vec<Value> =

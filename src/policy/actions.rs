@@ -231,6 +231,93 @@ pub const S3_ACTIONS: &[&str] = &[
     "UpdateStorageLensGroup",
 ];
 
+/// ECR actions that have no resource type in the Service Authorization Reference: IAM authorizes them on
+/// resource `*`, so a statement naming only repository ARNs never grants them (docker login fails).
+pub const ECR_REGISTRY_ACTIONS: &[&str] = &[
+    "DeleteRegistryPolicy",
+    "DescribeRegistry",
+    "GetAuthorizationToken",
+    "GetRegistryPolicy",
+    "GetRegistryScanningConfiguration",
+    "PutRegistryPolicy",
+    "PutRegistryScanningConfiguration",
+    "PutReplicationConfiguration",
+];
+
+/// Global condition keys (IAM User Guide, "AWS global condition context keys"). A misspelt key is absent
+/// from every request, which turns `StringEquals` into never and `StringNotEquals` into always.
+pub const GLOBAL_CONDITION_KEYS: &[&str] = &[
+    "aws:CalledVia",
+    "aws:CalledViaFirst",
+    "aws:CalledViaLast",
+    "aws:CurrentTime",
+    "aws:EpochTime",
+    "aws:FederatedProvider",
+    "aws:MultiFactorAuthAge",
+    "aws:MultiFactorAuthPresent",
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:PrincipalIsAWSService",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalOrgPaths",
+    "aws:PrincipalServiceName",
+    "aws:PrincipalServiceNamesList",
+    "aws:PrincipalType",
+    "aws:RequestedRegion",
+    "aws:ResourceAccount",
+    "aws:ResourceOrgID",
+    "aws:ResourceOrgPaths",
+    "aws:SecureTransport",
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceIdentity",
+    "aws:SourceIp",
+    "aws:SourceOrgID",
+    "aws:SourceOrgPaths",
+    "aws:SourceVpc",
+    "aws:SourceVpcArn",
+    "aws:SourceVpce",
+    "aws:TagKeys",
+    "aws:TokenIssueTime",
+    "aws:UserAgent",
+    "aws:ViaAWSService",
+    "aws:VpcSourceIp",
+    "aws:VpceAccount",
+    "aws:VpceOrgID",
+    "aws:VpceOrgPaths",
+    "aws:referer",
+    "aws:userid",
+    "aws:username",
+];
+
+/// Global condition keys that take a tag key after the slash.
+pub const GLOBAL_TAG_KEY_PREFIXES: &[&str] = &["aws:PrincipalTag/", "aws:RequestTag/", "aws:ResourceTag/"];
+
+/// What the known lists say about an `aws:` condition key (keys are case-insensitive in IAM); other
+/// prefixes are service keys this tool has no list for.
+pub fn lookup_condition_key(key: &str) -> Lookup {
+    let is_global = key.len() >= 4 && key.is_char_boundary(4) && key[..4].eq_ignore_ascii_case("aws:");
+    if !is_global {
+        return Lookup::OtherService;
+    }
+    let lower = key.to_ascii_lowercase();
+    let tagged = GLOBAL_TAG_KEY_PREFIXES
+        .iter()
+        .any(|p| lower.starts_with(&p.to_ascii_lowercase()) && lower.len() > p.len());
+    if tagged || GLOBAL_CONDITION_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        return Lookup::Known;
+    }
+    let (stem, tag) = match key.split_once('/') {
+        Some((stem, tag)) => (stem, format!("/{tag}")),
+        None => (key, String::new()),
+    };
+    let names = GLOBAL_CONDITION_KEYS
+        .iter()
+        .copied()
+        .chain(GLOBAL_TAG_KEY_PREFIXES.iter().map(|p| p.trim_end_matches('/')));
+    Lookup::Unknown(closest(stem, names, 2).map(|k| format!("{k}{tag}")))
+}
+
 /// What the known-action lists say about one `service:name` pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -339,11 +426,14 @@ mod tests {
             assert_eq!(lookup("ecr", name), Lookup::Known, "{name}");
         }
         assert_eq!(lookup("S3", "getobject"), Lookup::Known);
+        for name in ECR_REGISTRY_ACTIONS {
+            assert_eq!(lookup("ecr", name), Lookup::Known, "{name}");
+        }
     }
 
     #[test]
     fn lists_are_sorted_and_free_of_duplicates() {
-        for list in [ECR_ACTIONS, S3_ACTIONS] {
+        for list in [ECR_ACTIONS, S3_ACTIONS, ECR_REGISTRY_ACTIONS, GLOBAL_CONDITION_KEYS] {
             assert!(list.windows(2).all(|w| w[0] < w[1]), "{:?}", list.windows(2).find(|w| w[0] >= w[1]));
         }
     }
@@ -355,6 +445,23 @@ mod tests {
         assert_eq!(lookup("s3", "GetObjects"), Lookup::Unknown(Some("s3:GetObject".into())));
         assert_eq!(lookup("ecr", "LaunchRocket"), Lookup::Unknown(None));
         assert_eq!(lookup("ec2", "RunInstances"), Lookup::OtherService);
+    }
+
+    /// IAM User Guide, AWS global condition context keys: case-insensitive, tag keys after the slash.
+    #[test]
+    fn global_condition_keys_are_checked_and_typos_corrected() {
+        assert_eq!(lookup_condition_key("aws:PrincipalOrgID"), Lookup::Known);
+        assert_eq!(lookup_condition_key("AWS:principalorgid"), Lookup::Known);
+        assert_eq!(lookup_condition_key("aws:PrincipalTag/team"), Lookup::Known);
+        assert_eq!(
+            lookup_condition_key("aws:PrincipleOrgID"),
+            Lookup::Unknown(Some("aws:PrincipalOrgID".into()))
+        );
+        assert_eq!(
+            lookup_condition_key("aws:PrincipleTag/team"),
+            Lookup::Unknown(Some("aws:PrincipalTag/team".into()))
+        );
+        assert_eq!(lookup_condition_key("ecr:ResourceTag/x"), Lookup::OtherService);
     }
 
     #[test]

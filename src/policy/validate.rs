@@ -69,6 +69,8 @@ pub const CODES: &[&str] = &[
     "invalid-sid",
     "unknown-operator",
     "null-if-exists",
+    "unknown-condition-key",
+    "registry-action-needs-star",
     "variable-needs-version",
     "policy-too-large",
 ];
@@ -555,6 +557,9 @@ impl<'t> Lint<'t> {
             return;
         };
         let Some(list) = self.string_list(&key.name, value) else { return };
+        if allow == Some(true) && key.name == "Action" {
+            self.registry_actions(st, &list);
+        }
         for (action, item) in list {
             if action.is_empty() {
                 self.empty(&key.name, item);
@@ -570,6 +575,27 @@ impl<'t> Lint<'t> {
                                    principals and resources: name the actions to deny, or add a Condition";
                     self.warning(item.pos, "deny-all-actions", message.into());
                 }
+            }
+        }
+    }
+
+    /// Registry-level ECR actions are authorized on `*`: granting them on repository ARNs grants nothing.
+    fn registry_actions(&mut self, st: &Spanned, list: &[(&str, &Spanned)]) {
+        let Some(resource) = st.get("Resource") else { return };
+        let Ok(resources) = strings(resource) else { return };
+        if resources.iter().any(|(r, _)| *r == "*") {
+            return;
+        }
+        for (action, item) in list {
+            let name = action.split_once(':').filter(|(s, _)| s.eq_ignore_ascii_case("ecr")).map(|(_, n)| n);
+            if let Some(name) =
+                name.filter(|n| actions::ECR_REGISTRY_ACTIONS.iter().any(|r| r.eq_ignore_ascii_case(n)))
+            {
+                let message = format!(
+                    "ecr:{name} is a registry-level action that IAM authorizes on resource \"*\", so this statement's \
+                     Resource never matches it: move it to a statement with \"Resource\": \"*\""
+                );
+                self.warning(item.pos, "registry-action-needs-star", message);
             }
         }
     }
@@ -691,7 +717,8 @@ impl<'t> Lint<'t> {
                 self.error(block.pos, "type-mismatch", message);
                 continue;
             };
-            for (_, values) in keys {
+            for (key, values) in keys {
+                self.condition_key(key);
                 self.condition_values(values);
             }
         }
@@ -717,6 +744,26 @@ impl<'t> Lint<'t> {
                 };
                 self.error(operator.pos, "unknown-operator", message);
             }
+        }
+    }
+
+    fn condition_key(&mut self, key: &Key) {
+        match actions::lookup_condition_key(&key.name) {
+            Lookup::Unknown(Some(right)) => {
+                let message = format!(
+                    "unknown global condition key \"{}\": it is absent from every request; write \"{right}\"",
+                    key.name
+                );
+                self.error(key.pos, "unknown-condition-key", message);
+            }
+            Lookup::Unknown(None) => {
+                let message = format!(
+                    "\"{}\" is not a global condition key this tool knows; an absent key never equals a value",
+                    key.name
+                );
+                self.warning(key.pos, "unknown-condition-key", message);
+            }
+            _ => {}
         }
     }
 

@@ -19,6 +19,7 @@ const ARNS: &str = "IAM User Guide, IAM identifiers (ARNs)";
 const SID: &str = "IAM User Guide, IAM JSON policy elements: Sid";
 const OPERATORS: &str = "IAM User Guide, IAM JSON policy elements: Condition operators";
 const VARIABLES: &str = "IAM User Guide, IAM policy elements: Variables and tags";
+const GLOBAL_KEYS: &str = "IAM User Guide, AWS global condition context keys";
 const ENDPOINT_DOC: &str = "AWS PrivateLink Guide, Control access to VPC endpoints using endpoint policies";
 const MARKETPLACE: &str = "AWS Marketplace blog policy with \"\" where \"*\" was meant";
 const LINT: &str = "vpce-proxy lint (not an AWS rule): the statement is almost certainly a mistake";
@@ -281,12 +282,51 @@ fn every_code_is_reported_where_the_mistake_is() {
             ),
         ),
         (
+            GLOBAL_KEYS,
+            ENDPOINT,
+            "unknown-condition-key",
+            E,
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*",
+                   "Condition": {"StringEquals": {@"aws:PrincipleOrgID": "o-21ej9awi6a"}}"#,
+            ),
+        ),
+        (
+            GLOBAL_KEYS,
+            ENDPOINT,
+            "unknown-condition-key",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*",
+                   "Condition": {"Bool": {@"aws:IsMagic": "true"}}"#,
+            ),
+        ),
+        (
+            ACTIONS,
+            IDENTITY,
+            "registry-action-needs-star",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Action": ["ecr:PutImage", @"ecr:GetAuthorizationToken"],
+                   "Resource": "arn:aws:ecr:us-east-1:709825985650:repository/len-s-mp/*""#,
+            ),
+        ),
+        (
             VARIABLES,
             IDENTITY,
             "variable-needs-version",
             E,
             r#"{"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*",
    "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/@${aws:username}/*"}]}"#
+                .into(),
+        ),
+        (
+            VARIABLES,
+            IDENTITY,
+            "variable-needs-version",
+            E,
+            r#"{"Statement": {"Effect": "Allow", "Action": "s3:GetObject",
+   "Resource": "arn:aws:s3:::bucket/home/@${aws:userid}/*"}}"#
                 .into(),
         ),
     ];
