@@ -10,7 +10,7 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -74,6 +74,8 @@ pub struct AuditError {
 /// crash loses at most the line being written.
 pub struct AuditLog {
     sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
+    /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
+    path: Option<PathBuf>,
     failed: AtomicBool,
 }
 
@@ -92,7 +94,7 @@ impl Default for AuditLog {
 impl AuditLog {
     /// An audit log that drops every record (tests, or `[audit] enabled = false`).
     pub fn disabled() -> AuditLog {
-        AuditLog { sink: None, failed: AtomicBool::new(false) }
+        AuditLog { sink: None, path: None, failed: AtomicBool::new(false) }
     }
 
     /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
@@ -103,21 +105,30 @@ impl AuditLog {
         }
         let writer: Box<dyn Write + Send> = match &config.path {
             None => Box::new(std::io::stdout()),
-            Some(path) => Box::new(
-                OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|source| AuditError { path: path.clone(), source })?,
-            ),
+            Some(path) => Box::new(open_append(path)?),
         };
-        Ok(AuditLog::to_writer(writer))
+        Ok(AuditLog { path: config.path.clone(), ..AuditLog::to_writer(writer) })
+    }
+
+    /// Reopens the audit file by name, so lines go to the new file after logrotate moved the old one
+    /// away (called on SIGHUP); pending lines are flushed to the old file first. No-op for stdout.
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        let (Some(sink), Some(path)) = (&self.sink, &self.path) else { return Ok(()) };
+        let file = open_append(path)?;
+        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writer.flush();
+        *writer = BufWriter::new(Box::new(file));
+        self.failed.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     /// An audit log writing to any sink; lets tests and embedders capture lines without a file.
     pub fn to_writer(writer: Box<dyn Write + Send>) -> AuditLog {
-        AuditLog { sink: Some(Mutex::new(BufWriter::new(writer))), failed: AtomicBool::new(false) }
+        AuditLog {
+            sink: Some(Mutex::new(BufWriter::new(writer))),
+            path: None,
+            failed: AtomicBool::new(false),
+        }
     }
 
     /// Whether records are kept at all, so callers can skip building one.
@@ -139,6 +150,17 @@ impl AuditLog {
             }
         }
     }
+}
+
+/// Appends to `path`, creating it with mode 0600 (decisions name principals and resources, which are
+/// not for every local user to read).
+fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| AuditError { path: path.to_path_buf(), source })
 }
 
 impl AuditRecord {

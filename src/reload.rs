@@ -6,17 +6,30 @@
 //! nothing: a bad file leaves the old authorizer deciding, and the error (naming FILE:LINE:COL) goes to
 //! the log, `/healthz` and the `reloads_total{result="failed"}` counter. Requests in flight keep the
 //! `Arc<Authorizer>` snapshot they started with.
+//!
+//! Wiring in `run` (one load path for start-up and reload, so both refuse the same files):
+//! ```text
+//! let metrics = Arc::new(Metrics::new());
+//! let loaded = Reloader::load(config_path.map(Path::to_path_buf), Arc::clone(&metrics))?;
+//! let audit = Arc::new(AuditLog::from_config(&loaded.config.audit)?);
+//! loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
+//! // ProxyState gets loaded.config, Arc::clone(&loaded.live), metrics, audit.
+//! // if let Some(addr) = loaded.config.listen.admin: bind it, then
+//! //     tokio::spawn(serve_admin(listener, Arc::clone(&loaded.health), Arc::clone(&metrics), stopped));
+//! let reloads = spawn_reloader(Arc::clone(&loaded.reloader), POLL_INTERVAL, stopped);
+//! ```
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use crate::admin::{Health, Metrics, PolicyHash, PolicyHashes};
+use crate::audit::AuditLog;
 use crate::authorize::Authorizer;
 use crate::config::{Config, ConfigError};
 use crate::policy::validate::{validate, Finding, PolicyKind, Severity};
@@ -170,6 +183,8 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// Also serialises reloads: SIGHUP and the watcher never build two authorizers at once.
     state: Mutex<WatchState>,
+    /// The audit log to reopen on SIGHUP (logrotate's `postrotate` convention), once `run` opened it.
+    audit: OnceLock<Arc<AuditLog>>,
 }
 
 /// Everything `run` needs after the first load.
@@ -201,8 +216,22 @@ impl Reloader {
             health: Arc::clone(&health),
             metrics,
             state,
+            audit: OnceLock::new(),
         });
         Ok(Loaded { config: checked.config, live, health, reloader })
+    }
+
+    /// Makes SIGHUP also reopen `audit` by name, so `kill -HUP` after logrotate moves the file works as
+    /// it does for other daemons. Only the first call takes effect.
+    pub fn reopen_audit_on_hangup(&self, audit: Arc<AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// SIGHUP's side effects besides the reload.
+    fn hangup(&self) {
+        if let Some(Err(error)) = self.audit.get().map(|audit| audit.reopen()) {
+            tracing::error!(%error, "audit log not reopened; lines keep going to the old file");
+        }
     }
 
     /// The authorizer this reloader replaces.
@@ -344,6 +373,9 @@ pub fn spawn_reloader(
             };
             let worker = Arc::clone(&reloader);
             let task = tokio::task::spawn_blocking(move || {
+                if forced {
+                    worker.hangup();
+                }
                 if forced || worker.files_changed() {
                     let _ = worker.reload_now();
                 }

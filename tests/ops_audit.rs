@@ -90,3 +90,28 @@ fn a_disabled_log_creates_no_file() {
     assert!(!log.is_enabled());
     assert!(!path.exists());
 }
+
+#[test]
+fn reopen_follows_a_rotation_by_rename() {
+    // logrotate's default (create) mode: the file is renamed away, then the daemon is told to reopen.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let rotated = dir.path().join("audit.log.1");
+    let log = AuditLog::from_config(&AuditConfig { enabled: true, path: Some(path.clone()) }).unwrap();
+    log.write(&record(0, 1));
+    std::fs::rename(&path, &rotated).unwrap();
+    log.write(&record(0, 2));
+    log.reopen().unwrap();
+    log.write(&record(0, 3));
+    let ids = |p: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).unwrap();
+        text.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["requestID"].as_str().unwrap().into()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&rotated), ["t0-r1", "t0-r2"]);
+    assert_eq!(ids(&path), ["t0-r3"]);
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+}
