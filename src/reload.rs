@@ -347,8 +347,9 @@ fn hash_entry(path: &Path, bytes: &[u8]) -> PolicyHash {
     PolicyHash { file: path.display().to_string(), sha256: hex::encode(Sha256::digest(bytes)) }
 }
 
-/// Runs the reload triggers until `shutdown` completes: SIGHUP, and a poll every `interval` that
-/// reloads when the config or any policy file changed (mtime, length or content).
+/// Runs the reload triggers until `shutdown` completes: a poll every `interval`, and SIGHUP to check at
+/// once (and reopen the audit file); either reloads when the config or any policy file changed (mtime,
+/// length or content).
 pub fn spawn_reloader(
     reloader: Arc<Reloader>,
     interval: Duration,
@@ -376,8 +377,12 @@ pub fn spawn_reloader(
                 if forced {
                     worker.hangup();
                 }
-                if forced || worker.files_changed() {
+                // Even on SIGHUP an unchanged set is not rebuilt: a rebuilt authorizer would forget the
+                // registry tokens it learned, and identical files can only give the same decisions.
+                if worker.files_changed() {
                     let _ = worker.reload_now();
+                } else if forced {
+                    tracing::info!("SIGHUP: config and policies unchanged, nothing to reload");
                 }
             });
             if let Err(error) = task.await {

@@ -289,3 +289,36 @@ async fn admin_listener_serves_metrics_and_healthz_and_404s_the_rest() {
     tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed after shutdown");
 }
+
+#[tokio::test]
+async fn admin_connections_beyond_the_cap_are_closed_and_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let health = Arc::new(Health::new(PolicyHashes::new()));
+    let server = tokio::spawn(serve_admin(listener, health, Arc::clone(&metrics), stopped));
+
+    // 64 idle clients hold every admin slot (a slowloris on the admin port).
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut refused = false;
+    while !refused && tokio::time::Instant::now() < deadline {
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        // A refused connection is closed at once: EOF (or reset) instead of waiting for a request.
+        refused = matches!(
+            tokio::time::timeout(Duration::from_millis(500), extra.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        );
+    }
+    assert!(refused, "the 65th connection was served or left hanging");
+    assert!(metrics.render().contains("vpce_proxy_limit_refusals_total{limit=\"admin_connections\"} "));
+
+    drop(idle);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+}

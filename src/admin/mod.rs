@@ -59,6 +59,7 @@ pub async fn serve_admin(
             }
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            metrics.record_limit_refusal("admin_connections");
             continue; // over the cap: dropping the stream closes it
         };
         let (health, metrics) = (Arc::clone(&health), Arc::clone(&metrics));
