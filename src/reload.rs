@@ -255,7 +255,10 @@ impl Reloader {
                 if !changed.is_empty() {
                     tracing::warn!(sections = ?changed, "reload: these settings only take effect on restart");
                 }
+                let previous = self.live.current();
                 self.live.replace(authorizer);
+                // After the swap, so tokens learned up to the swap are not lost in between.
+                self.live.current().adopt_learned(&previous);
                 self.health.reload_succeeded(checked.hashes.clone());
                 self.metrics.record_reload(true);
                 tracing::info!(policies = checked.hashes.len(), "reload applied");
