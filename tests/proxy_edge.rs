@@ -270,3 +270,46 @@ async fn sni_listener_serves_endpoint_names_only() {
     assert_eq!(proxy.state.certs.mints(), 1, "only the endpoint name got a leaf");
     server.abort();
 }
+
+/// Streaming with backpressure, not buffering: the upstream receives the first chunk of an upload
+/// while the client still holds the rest back (a buffering proxy would wait for the whole body and this
+/// test would time out), and the whole body arrives intact.
+#[tokio::test]
+async fn request_body_is_streamed_not_buffered() {
+    use hyper_util::rt::TokioIo;
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |_| {}).await;
+    let (stream, _) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
+    let tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 128; // 8 MiB
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let req = Request::post("/v2/app/blobs/uploads/")
+        .header("host", REGISTRY)
+        .header("content-length", CHUNK * CHUNKS)
+        .body(ChannelBody(rx))
+        .unwrap();
+    let response = tokio::spawn(async move { sender.send_request(req).await });
+    let chunk = |i: usize| Bytes::from(vec![(i % 251) as u8; CHUNK]);
+    tx.send(chunk(0)).await.unwrap();
+    let started = std::time::Instant::now();
+    while upstream.received.load(Ordering::SeqCst) < CHUNK as u64 {
+        assert!(started.elapsed() < DEADLINE, "the first chunk never reached upstream: buffered?");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(chunk(0));
+    for i in 1..CHUNKS {
+        hasher.update(chunk(i));
+        tx.send(chunk(i)).await.unwrap();
+    }
+    drop(tx);
+    let response = tokio::time::timeout(DEADLINE, response).await.unwrap().unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["body_len"], CHUNK * CHUNKS);
+    assert_eq!(echo["body_sha256"], hex::encode(hasher.finalize()));
+}

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,6 +41,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub ca_pem: String,
     pub connections: Arc<AtomicUsize>,
+    /// Request body bytes received so far, counted as frames arrive (not when a body completes).
+    pub received: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,27 +74,30 @@ pub async fn upstream(names: &[&str]) -> Upstream {
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&connections);
+    let received = Arc::new(AtomicU64::new(0));
+    let received_total = Arc::clone(&received);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
             counter.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
+            let received = Arc::clone(&received_total);
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else { return };
-                let service = hyper::service::service_fn(echo);
+                let service = hyper::service::service_fn(move |req| echo(req, Arc::clone(&received)));
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
             });
         }
     });
-    Upstream { addr, ca_pem: ca.pem(), connections, task }
+    Upstream { addr, ca_pem: ca.pem(), connections, received, task }
 }
 
 type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// `/stream?chunks=N&delay_ms=D` streams N 1 KiB chunks D ms apart; anything else is echoed as JSON.
-async fn echo(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+async fn echo(req: Request<Incoming>, received: Arc<AtomicU64>) -> Result<Response<TestBody>, Infallible> {
     let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     if let Some(query) = path.strip_prefix("/stream?") {
         let arg = |name: &str| -> u64 {
@@ -122,10 +127,18 @@ async fn echo(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> 
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut body = req.into_body();
+    let (mut hasher, mut body_len) = (Sha256::new(), 0usize);
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            received.fetch_add(data.len() as u64, Ordering::SeqCst);
+            hasher.update(data);
+            body_len += data.len();
+        }
+    }
     let json = serde_json::json!({
         "method": method, "path": path, "version": version, "authority": authority, "headers": headers,
-        "body_len": body.len(), "body_sha256": hex::encode(Sha256::digest(&body)),
+        "body_len": body_len, "body_sha256": hex::encode(hasher.finalize()),
     });
     let mut response = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
     response.headers_mut().insert("content-type", "application/json".parse().unwrap());
@@ -147,7 +160,8 @@ fn authorization_token_response() -> String {
     .to_string()
 }
 
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A body fed from a channel: what the test sends is what goes out, when it is sent.
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
 
 impl Body for ChannelBody {
     type Data = Bytes;
