@@ -1,0 +1,244 @@
+"""The two acceptance stories as rows: client, command, expected outcome, and the real command that runs it.
+
+Why rows: `scripts/lab` prints them as a table and the pytest suite runs the very same rows, so the table a
+newcomer sees and the tests CI runs cannot drift apart. Rows run in order (pulls follow pushes).
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import clients
+from .world import (
+    API_HOST,
+    DEV,
+    FOREIGN_REGISTRY,
+    MP_ADMIN,
+    MP_DEVELOPER,
+    MP_READONLY,
+    OUTSIDER,
+    OWN_REGISTRY,
+)
+
+EXPLICIT_DENY = "with an explicit deny in a VPC endpoint policy"
+NO_ENDPOINT_ALLOW = "because no VPC endpoint policy allows the"
+NO_IDENTITY_ALLOW = "because no identity-based policy allows the"
+
+
+@dataclass
+class Outcome:
+    """What a client did: allowed (exit 0) or not, and the one line that says why."""
+
+    allowed: bool
+    text: str
+
+    def summary(self) -> str:
+        if self.allowed:
+            return "allowed"
+        for line in self.text.splitlines():
+            for marker in ("AccessDenied", "denied: ", "User: ", "Error", "error"):
+                if marker in line:
+                    return "refused: " + _shorten(line.strip())
+        return "refused: " + _shorten(self.text.strip().splitlines()[-1] if self.text.strip() else "(no output)")
+
+
+def _shorten(line: str, width: int = 150) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+@dataclass
+class Row:
+    """One table row: `expect` is "allowed" or "denied"; a denial must contain every `needles` string."""
+
+    story: str
+    client: str
+    command: str
+    expect: str
+    action: object
+    needles: list = field(default_factory=list)
+
+    def expected(self) -> str:
+        return "allowed" if self.expect == "allowed" else "denied: " + " … ".join(self.needles)
+
+    def check(self, outcome: Outcome) -> bool:
+        if self.expect == "allowed":
+            return outcome.allowed
+        return not outcome.allowed and all(n in outcome.text for n in self.needles)
+
+
+def _result(proc) -> Outcome:
+    return Outcome(proc.returncode == 0, clients.text(proc))
+
+
+def _user(p) -> str:
+    return f"User: {p.arn} is not authorized to perform:"
+
+
+class Stories:
+    """Builds the rows against a running `lab.world.Lab` (`None` just lists them); `dockerd` starts on first use."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self._dockerd = None
+        self._deny_proxy = None
+        self._image = None
+
+    @property
+    def work(self) -> Path:
+        path = Path(self.lab.dir) / "stories"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def image(self) -> str:
+        """The small OCI image every push row copies (built on first use, so rows can be listed early)."""
+        if self._image is None:
+            self._image = clients.oci_image(self.work / "oci-src", "v1", payload=b"lab layer " * 5000)
+        return self._image
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def aws(self, persona, *args) -> Outcome:
+        return _result(clients.aws(self.lab.proxy, persona, ["ecr", *args]))
+
+    def push(self, persona, ref, proxy=None) -> Outcome:
+        return _result(
+            clients.skopeo_copy(proxy or self.lab.proxy, self.image, f"docker://{ref}", dst_persona=persona)
+        )
+
+    def pull(self, persona, ref, proxy=None, name="pulled") -> Outcome:
+        out = self.work / f"oci-{name}"
+        return _result(
+            clients.skopeo_copy(proxy or self.lab.proxy, f"docker://{ref}", f"oci:{out}:v1", src_persona=persona)
+        )
+
+    def deny_proxy(self):
+        """A second proxy, same story, whose S3 endpoint policy allows only some other bucket."""
+        if self._deny_proxy is None:
+            self._deny_proxy = self.lab.start_proxy("proxy-s3-other-bucket", s3_policy="s3-other-bucket-only.json")
+        return self._deny_proxy
+
+    def dockerd(self):
+        if self._dockerd is None:
+            self._dockerd = self.lab._own(clients.Dockerd(self.lab.dir, self.lab.proxy))
+            tar = self.work / "rootfs.tar"
+            _tarball(tar)
+            imported = self._dockerd.import_image(tar, "lab/imported:v1")
+            if imported.returncode != 0:
+                raise RuntimeError("docker import failed: " + clients.text(imported))
+        return self._dockerd
+
+    def docker_push(self, persona, ref) -> Outcome:
+        d = self.dockerd()
+        steps = [d.login(ref.split("/")[0], persona), d.docker("tag", "lab/imported:v1", ref), d.docker("push", ref)]
+        return _steps(steps)
+
+    def docker_pull(self, persona, ref) -> Outcome:
+        d = self.dockerd()
+        d.docker("rmi", ref)
+        return _steps([d.login(ref.split("/")[0], persona), d.docker("pull", ref)])
+
+    def registry_redirected(self, repo: str) -> bool:
+        """The registry answered a blob GET of `repo` with a 307 (the S3 layer path was taken)."""
+        pattern = re.compile(rf'"GET /v2/{re.escape(repo)}/blobs/sha256:[0-9a-f]+ HTTP/1.1" 307')
+        return bool(pattern.search(self.lab.registry.access_log()))
+
+    # -- the stories ---------------------------------------------------------------------------------
+    def rows(self) -> list:
+        own, foreign = OWN_REGISTRY, FOREIGN_REGISTRY
+        a, b = "a: org-only endpoint", "b: marketplace personas"
+        return [
+            Row(a, "aws", "ecr get-authorization-token (dev, org member)", "allowed",
+                lambda: self.aws(DEV, "get-authorization-token")),
+            Row(a, "aws", "ecr describe-images --repository-name app", "allowed",
+                lambda: self.aws(DEV, "describe-images", "--repository-name", "app")),
+            Row(a, "aws", "ecr delete-repository --repository-name base-image3", "denied",
+                lambda: self.aws(DEV, "delete-repository", "--repository-name", "base-image3"),
+                ["AccessDeniedException", _user(DEV), "ecr:DeleteRepository", EXPLICIT_DENY]),
+            Row(a, "aws", "ecr get-authorization-token (outsider, other org)", "denied",
+                lambda: self.aws(OUTSIDER, "get-authorization-token"),
+                [_user(OUTSIDER), NO_ENDPOINT_ALLOW + " ecr:GetAuthorizationToken action"]),
+            Row(a, "skopeo", f"copy oci:… docker://{own}/app:lab", "allowed",
+                lambda: self.push(DEV, f"{own}/app:lab")),
+            Row(a, "skopeo", f"copy oci:… docker://{foreign}/app:lab", "denied",
+                lambda: self.push(DEV, f"{foreign}/app:lab"),
+                ["denied: " + _user(DEV), f":{foreign.split('.')[0]}:repository/app", NO_ENDPOINT_ALLOW]),
+            Row(a, "skopeo", f"copy docker://{own}/app:lab oci:… (layer via S3 307, bucket allowed)", "allowed",
+                lambda: self._pull_via_s3()),
+            Row(a, "skopeo", "same pull, S3 endpoint policy allows another bucket only", "denied",
+                lambda: self.pull(DEV, f"{own}/app:lab", proxy=self.deny_proxy(), name="pulled-deny"),
+                ["AccessDenied"]),
+            Row(a, "docker", f"push {own}/app:docker", "allowed",
+                lambda: self.docker_push(DEV, f"{own}/app:docker")),
+            Row(a, "docker", f"pull {own}/app:docker (after rmi)", "allowed",
+                lambda: self.docker_pull(DEV, f"{own}/app:docker")),
+            Row(a, "docker", f"push {foreign}/app:docker", "denied",
+                lambda: self.docker_push(DEV, f"{foreign}/app:docker"),
+                ["denied: " + _user(DEV)]),
+            Row(b, "skopeo", f"mp-admin copy → {own}/len-s-mp/admin-repo:v1", "allowed",
+                lambda: self.push(MP_ADMIN, f"{own}/len-s-mp/admin-repo:v1")),
+            Row(b, "skopeo", f"mp-developer copy → {own}/len-s-mp/sample-repository-1:v1", "allowed",
+                lambda: self.push(MP_DEVELOPER, f"{own}/len-s-mp/sample-repository-1:v1")),
+            Row(b, "skopeo", f"mp-developer copy → {own}/len-s-mp/other-repo:v1", "denied",
+                lambda: self.push(MP_DEVELOPER, f"{own}/len-s-mp/other-repo:v1"),
+                ["denied: " + _user(MP_DEVELOPER), NO_IDENTITY_ALLOW]),
+            Row(b, "skopeo", f"mp-readonly copy {own}/len-s-mp/sample-repository-1:v1 → oci:…", "allowed",
+                lambda: self.pull(MP_READONLY, f"{own}/len-s-mp/sample-repository-1:v1", name="ro")),
+            Row(b, "skopeo", f"mp-readonly copy → {own}/len-s-mp/sample-repository-1:v2", "denied",
+                lambda: self.push(MP_READONLY, f"{own}/len-s-mp/sample-repository-1:v2"),
+                ["denied: " + _user(MP_READONLY), NO_IDENTITY_ALLOW]),
+            Row(b, "aws", "mp-readonly ecr describe-images --repository-name len-s-mp/sample-repository-1",
+                "allowed",
+                lambda: self.aws(MP_READONLY, "describe-images", "--repository-name", "len-s-mp/sample-repository-1")),
+            Row(b, "aws", "mp-readonly ecr delete-repository --repository-name len-s-mp/sample-repository-1",
+                "denied",
+                lambda: self.aws(MP_READONLY, "delete-repository", "--repository-name",
+                                 "len-s-mp/sample-repository-1"),
+                ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository"]),
+        ]
+
+    def _pull_via_s3(self) -> Outcome:
+        outcome = self.pull(DEV, f"{OWN_REGISTRY}/app:lab")
+        if outcome.allowed and not self.registry_redirected("app"):
+            return Outcome(False, "pull succeeded but the registry never answered a blob GET with 307")
+        return outcome
+
+
+def _steps(procs) -> Outcome:
+    for p in procs:
+        if p.returncode != 0:
+            return _result(p)
+    return Outcome(True, clients.text(procs[-1]))
+
+
+def _tarball(path: Path) -> None:
+    """A tiny root filesystem tarball for `docker import` (no image pulls from the internet)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        data = b"imported by the vpce-proxy lab\n"
+        info = tarfile.TarInfo("etc/lab-release")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def run_rows(rows, out=print) -> int:
+    """Runs rows in order, prints the table, returns how many rows differed from what was expected."""
+    header = ("story", "client", "command", "expected", "got", "")
+    out(" | ".join(header))
+    out("-" * 120)
+    failures = 0
+    for row in rows:
+        try:
+            outcome = row.action()
+        except Exception as err:  # a client that could not even start is a row that differs
+            outcome = Outcome(False, f"{type(err).__name__}: {err}")
+        ok = row.check(outcome)
+        failures += not ok
+        out(" | ".join([row.story, row.client, row.command, row.expected(), outcome.summary(), "ok" if ok else "DIFFERS"]))
+        if not ok:
+            out("    output: " + _shorten(" ".join(outcome.text.split()), 600))
+    return failures
+
+
+__all__ = ["Stories", "Row", "Outcome", "run_rows", "API_HOST"]
