@@ -4,11 +4,14 @@ Why one place: `scripts/lab` and the pytest suite must run the same stories agai
 principals, tokens, host names and policy files are defined once here.
 """
 
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from .ca import LabCA
+from .procs import Proc, free_port, wait_port
 from .proxy import REPO_ROOT, Principal, Proxy
 from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
 
@@ -102,7 +105,9 @@ class Lab:
             (f"s3.{REGION}.amazonaws.com", moto),
         ]
 
-    def start_proxy(self, name, s3_policy=None, ecr_policy="endpoint-org-only.json", registry=None) -> Proxy:
+    def start_proxy(
+        self, name, s3_policy=None, ecr_policy="endpoint-org-only.json", registry=None, routes=None
+    ) -> Proxy:
         """A proxy with the story principals; `None` policies mean the AWS default (allow all)."""
         policies = {}
         if ecr_policy:
@@ -111,8 +116,23 @@ class Lab:
             policies["s3"] = POLICIES / s3_policy
         principals = [p.principal() for p in PERSONAS]
         return self._own(
-            Proxy(self.dir, name, policies, principals, self.routes(registry), self.ca.cert_path)
+            Proxy(self.dir, name, policies, principals, routes or self.routes(registry), self.ca.cert_path)
         )
+
+    def start_echo(self, name="echo"):
+        """The recording TLS upstream of `lab.echo`; returns (process, port, record dir)."""
+        port = free_port()
+        records = self.dir / name
+        proc = self._own(
+            Proc(
+                name,
+                [sys.executable, "-m", "lab.echo", str(port), str(self.cert), str(self.key), str(records)],
+                self.dir / f"{name}.log",
+                env={"PYTHONPATH": str(REPO_ROOT), "PATH": os.environ.get("PATH", "")},
+            )
+        )
+        wait_port(port, proc)
+        return proc, port, records
 
     def fs_registry(self) -> Registry:
         """A registry with filesystem storage (keeps moto out of big transfers)."""
