@@ -1,0 +1,205 @@
+//! Bodies in both directions: streamed frame by frame (backpressure comes from polling), never buffered
+//! except the bounded classification prefix and the bounded copy of a response the authorizer learns
+//! from. The response body wrapper is the single place where a request ends, so it writes the audit
+//! record when it is dropped, whether the transfer completed, failed or the client went away.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+use super::state::{Authorize, ProxyState};
+use crate::audit::AuditRecord;
+use crate::authorize::Verdict;
+
+/// Any error a body can fail with.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The one body type responses and upstream requests use.
+pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// Largest response body copied for [`Authorize::observe_response`]; a GetAuthorizationToken answer is
+/// a few KiB, so anything larger is not one and is not looked at.
+pub(crate) const TEE_LIMIT: usize = 1024 * 1024;
+
+/// A complete in-memory body (synthetic responses).
+pub(crate) fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// The start of a request body read for classification, and what followed it.
+#[derive(Debug)]
+pub(crate) struct Prefix {
+    /// The bytes read; at least `limit` unless the body ended first (may exceed it by one frame).
+    pub bytes: Bytes,
+    /// Trailers, when the body ended with them during the read.
+    pub trailers: Option<HeaderMap>,
+    /// Whether the body ended during the read.
+    pub ended: bool,
+}
+
+/// Reads frames until `limit` bytes are buffered or the body ends.
+pub(crate) async fn read_prefix(body: &mut Incoming, limit: usize) -> Result<Prefix, hyper::Error> {
+    let mut buf = BytesMut::new();
+    while buf.len() < limit {
+        match body.frame().await {
+            None => return Ok(Prefix { bytes: buf.freeze(), trailers: None, ended: true }),
+            Some(frame) => match frame?.into_data() {
+                Ok(data) => buf.extend_from_slice(&data),
+                Err(frame) => {
+                    let trailers = frame.into_trailers().ok();
+                    return Ok(Prefix { bytes: buf.freeze(), trailers, ended: true });
+                }
+            },
+        }
+    }
+    Ok(Prefix { bytes: buf.freeze(), trailers: None, ended: false })
+}
+
+/// The request body sent upstream: the replayed prefix, then the rest as it arrives; counts bytes.
+pub(crate) struct RequestBody {
+    prefix: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+    rest: Option<Incoming>,
+    sent: Arc<AtomicU64>,
+}
+
+impl RequestBody {
+    /// The untouched body.
+    pub(crate) fn whole(body: Incoming, sent: Arc<AtomicU64>) -> RequestBody {
+        RequestBody { prefix: None, trailers: None, rest: Some(body), sent }
+    }
+
+    /// A body whose first bytes were already read into `prefix`.
+    pub(crate) fn replay(prefix: Prefix, rest: Incoming, sent: Arc<AtomicU64>) -> RequestBody {
+        let rest = if prefix.ended { None } else { Some(rest) };
+        let bytes = Some(prefix.bytes).filter(|b| !b.is_empty());
+        RequestBody { prefix: bytes, trailers: prefix.trailers, rest, sent }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(prefix) = self.prefix.take() {
+            self.sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        if let Some(rest) = self.rest.as_mut() {
+            match ready!(Pin::new(rest).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                None => self.rest = None,
+            }
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.trailers.is_none() && self.rest.as_ref().map_or(true, Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let mut hint = self.rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
+        hint.set_lower(hint.lower() + prefix);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + prefix);
+        }
+        hint
+    }
+}
+
+/// A bounded copy of the response for the authorizer (token bindings).
+pub(crate) struct Tee {
+    pub auth: Arc<dyn Authorize>,
+    pub verdict: Verdict,
+    pub status: u16,
+    pub buf: Vec<u8>,
+    pub overflow: bool,
+}
+
+/// Completes the audit record of one request when dropped.
+pub(crate) struct Finisher {
+    pub state: Arc<ProxyState>,
+    pub record: AuditRecord,
+    pub started: Instant,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: u64,
+    pub tee: Option<Tee>,
+    pub ended: bool,
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        self.record.bytes_out = self.bytes_out;
+        self.record.duration_ms = seconds * 1000.0;
+        if let Some(tee) = self.tee.take().filter(|t| self.ended && !t.overflow) {
+            tee.auth.observe_response(&tee.verdict, tee.status, &tee.buf);
+        }
+        self.state.audit.write(&self.record);
+        self.state.metrics.observe_latency(seconds);
+    }
+}
+
+/// The response body sent to the client: counts bytes, tees when asked, finishes the record on drop.
+pub(crate) struct Tracked {
+    inner: ProxyBody,
+    finisher: Finisher,
+}
+
+impl Tracked {
+    pub(crate) fn new(inner: ProxyBody, finisher: Finisher) -> Tracked {
+        Tracked { inner, finisher }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &polled {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.finisher.bytes_out += data.len() as u64;
+                    if let Some(tee) = this.finisher.tee.as_mut() {
+                        if tee.buf.len() + data.len() > TEE_LIMIT {
+                            tee.overflow = true;
+                            tee.buf = Vec::new();
+                        } else if !tee.overflow {
+                            tee.buf.extend_from_slice(data);
+                        }
+                    }
+                }
+            }
+            Some(Err(_)) => this.finisher.state.metrics.record_upstream_error(),
+            None => this.finisher.ended = true,
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,201 @@
+//! The upstream side: a pooled hyper client over rustls whose connector applies `[[upstream]]` routes.
+//! TLS SNI and `Host` stay the AWS name whatever address is dialled, so SigV4 and certificates still
+//! verify; ALPN offers h2 and HTTP/1.1 and the pool multiplexes h2 when upstream picks it.
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::body::RequestBody;
+use super::routes::Routes;
+use crate::config::Config;
+
+/// Why the upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// `upstream_tls.extra_ca` could not be read.
+    #[error("{path}: cannot read upstream CA file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// `upstream_tls.extra_ca` holds no usable certificate.
+    #[error("{0}: no usable CA certificate in upstream CA file")]
+    NoCertificate(PathBuf),
+}
+
+/// Why one upstream connection failed; the message reaches the client in the 502 body.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The request URI had no host (cannot happen for requests the edge builds).
+    #[error("request has no upstream host")]
+    NoHost,
+    /// Connecting (TCP plus TLS) took longer than `limits.upstream_connect_timeout_secs`.
+    #[error("connect to {0} timed out after {1:?}")]
+    Timeout(String, Duration),
+    /// TCP connect failed.
+    #[error("cannot reach upstream {0}: {1}")]
+    Tcp(String, io::Error),
+    /// The TLS handshake failed (untrusted certificate, wrong name, protocol error).
+    #[error("TLS handshake with upstream {0} failed: {1}")]
+    Tls(String, io::Error),
+}
+
+/// The pooled client plus what tunnels need to dial directly.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub client: Client<RoutedTls, RequestBody>,
+    pub routes: Arc<Routes>,
+    pub connect_timeout: Duration,
+}
+
+impl Upstream {
+    pub(crate) fn new(config: &Config) -> Result<Upstream, UpstreamError> {
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if let Some(path) = &config.upstream_tls.extra_ca {
+            let pem = std::fs::read(path).map_err(|source| UpstreamError::Read { path: path.clone(), source })?;
+            let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok).collect();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(UpstreamError::NoCertificate(path.clone()));
+            }
+        }
+        let mut tls = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let routes = Arc::new(Routes::new(&config.upstreams));
+        let connect_timeout = Duration::from_secs(config.limits.upstream_connect_timeout_secs.max(1));
+        let connector = RoutedTls {
+            tls: TlsConnector::from(Arc::new(tls)),
+            routes: Arc::clone(&routes),
+            timeout: connect_timeout,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(config.limits.idle_timeout_secs.max(1)))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Ok(Upstream { client, routes, connect_timeout })
+    }
+
+    /// Dials `host:port` (through the routes) with the connect timeout: used by raw tunnels.
+    pub(crate) async fn dial(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+        dial(&self.routes.address(host, port), self.connect_timeout).await
+    }
+}
+
+async fn dial(address: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Err(_) => Err(ConnectError::Timeout(address.to_string(), timeout)),
+        Ok(Err(e)) => Err(ConnectError::Tcp(address.to_string(), e)),
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+    }
+}
+
+/// Connects to the routed address and speaks TLS for the URI's host.
+#[derive(Clone)]
+pub(crate) struct RoutedTls {
+    tls: TlsConnector,
+    routes: Arc<Routes>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RoutedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutedTls").field("routes", &self.routes).finish_non_exhaustive()
+    }
+}
+
+impl tower_service::Service<Uri> for RoutedTls {
+    type Response = UpstreamIo;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<UpstreamIo, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = uri.host().ok_or(ConnectError::NoHost)?.trim_start_matches('[').trim_end_matches(']');
+            let address = this.routes.address(host, uri.port_u16().unwrap_or(443));
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|e| ConnectError::Tls(host.to_string(), io::Error::other(e)))?;
+            let attempt = async {
+                let tcp = dial(&address, this.timeout).await?;
+                this.tls.connect(name, tcp).await.map_err(|e| ConnectError::Tls(address.clone(), e))
+            };
+            let stream = tokio::time::timeout(this.timeout, attempt)
+                .await
+                .map_err(|_| ConnectError::Timeout(address.clone(), this.timeout))??;
+            Ok(UpstreamIo(TokioIo::new(stream)))
+        })
+    }
+}
+
+/// A TLS connection to upstream that tells the pool whether ALPN chose h2.
+#[derive(Debug)]
+pub(crate) struct UpstreamIo(TokioIo<TlsStream<TcpStream>>);
+
+impl Connection for UpstreamIo {
+    fn connected(&self) -> Connected {
+        let (_, session) = self.0.inner().get_ref();
+        if session.alpn_protocol() == Some(b"h2") {
+            Connected::new().negotiated_h2()
+        } else {
+            Connected::new()
+        }
+    }
+}
+
+impl hyper::rt::Read for UpstreamIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for UpstreamIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}
