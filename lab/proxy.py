@@ -108,6 +108,17 @@ class Proxy:
         """The proxy CA clients must trust (created by the proxy on first run)."""
         return self.ca_dir / "ca.crt"
 
+    def audit_records(self) -> list:
+        """The proxy's audit log (one JSON object per decision), parsed; unparsable lines are skipped."""
+        records = []
+        if self.audit.exists():
+            for line in self.audit.read_text(errors="replace").splitlines():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+        return records
+
     def log_text(self) -> str:
         return self.proc.log.read_text(errors="replace")
 

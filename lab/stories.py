@@ -159,9 +159,11 @@ class Stories:
                 [_user(OUTSIDER), NO_ENDPOINT_ALLOW + " ecr:GetAuthorizationToken action"]),
             Row(a, "skopeo", f"copy oci:… docker://{own}/app:lab", "allowed",
                 lambda: self.push(DEV, f"{own}/app:lab")),
+            # skopeo's first request is `HEAD blob` (ecr:BatchCheckLayerAvailability); a denied HEAD has no
+            # body, so skopeo can only print the status. The proxy's audit line names the decision.
             Row(a, "skopeo", f"copy oci:… docker://{foreign}/app:lab", "denied",
-                lambda: self.push(DEV, f"{foreign}/app:lab"),
-                ["denied: " + _user(DEV), f":{foreign.split('.')[0]}:repository/app", NO_ENDPOINT_ALLOW]),
+                lambda: self._foreign_skopeo_push(),
+                ["403 (Forbidden)", "audit: ImplicitDeny ecr:BatchCheckLayerAvailability"]),
             Row(a, "skopeo", f"copy docker://{own}/app:lab oci:… (layer via S3 307, bucket allowed)", "allowed",
                 lambda: self._pull_via_s3()),
             Row(a, "skopeo", "same pull, S3 endpoint policy allows another bucket only", "denied",
@@ -195,6 +197,13 @@ class Stories:
                                  "len-s-mp/sample-repository-1"),
                 ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository"]),
         ]
+
+    def _foreign_skopeo_push(self) -> Outcome:
+        outcome = self.push(DEV, f"{FOREIGN_REGISTRY}/app:lab")
+        for rec in self.lab.proxy.audit_records():
+            if rec.get("host") == FOREIGN_REGISTRY and rec.get("decision") in ("ImplicitDeny", "ExplicitDeny"):
+                outcome.text += f"\naudit: {rec.get('decision')} {rec.get('action')} {rec.get('resources')}"
+        return outcome
 
     def _pull_via_s3(self) -> Outcome:
         outcome = self.pull(DEV, f"{OWN_REGISTRY}/app:lab")
