@@ -93,7 +93,7 @@ class Proxy:
         env.setdefault("RUST_LOG", "info")
         self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
         line = self.proc.wait_log("listening on", timeout=30)
-        match = re.search(r"listening on (\S+)", line)
+        match = re.search(r"listening on ([0-9.]+:[0-9]+)", line)
         if not match or not match.group(1).endswith(f":{self.port}"):
             raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
         wait_port(self.port, self.proc)

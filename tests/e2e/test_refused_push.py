@@ -4,12 +4,11 @@
 Control: the same counter sees the layer cross when the push is allowed, so a zero is not a broken counter.
 """
 
-import re
-
 import pytest
 
 from lab import clients
 from lab.counter import ByteCounter
+from lab.stories import foreign_repository_requests
 from lab.transfer import Curl, random_file
 from lab.world import DEV, FOREIGN_REGISTRY, OWN_REGISTRY
 
@@ -29,7 +28,7 @@ def counted(lab, tmp_path_factory):
 
 
 def _foreign_requests(lab) -> int:
-    return len(re.findall(rf"http\.request\.host={re.escape(FOREIGN_REGISTRY)}", lab.registry.access_log()))
+    return len(foreign_repository_requests(lab.registry.access_log()))
 
 
 def test_refused_monolithic_upload_with_expect_continue_sends_no_layer_bytes(lab, counted):
