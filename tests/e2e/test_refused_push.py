@@ -31,23 +31,25 @@ def _foreign_requests(lab) -> int:
     return len(foreign_repository_requests(lab.registry.access_log()))
 
 
-def test_refused_monolithic_upload_with_expect_continue_sends_no_layer_bytes(lab, counted):
+@pytest.mark.parametrize("protocol", ["--http1.1", "--http2"])
+def test_refused_monolithic_upload_sends_no_layer_bytes(lab, counted, protocol):
+    """One POST carrying the whole blob (the registry API's monolithic upload). Over HTTP/1.1 curl sends
+    `Expect: 100-continue` and waits; over h2 it starts sending at once and the proxy must answer without
+    forwarding what it receives."""
     counter, proxy, _, blob, digest = counted
     before, foreign_before = counter.upstream_bytes, _foreign_requests(lab)
     curl = Curl(FOREIGN_REGISTRY, DEV, proxy=proxy)
-    # A single POST carrying the whole blob (the registry API's monolithic upload); curl sends
-    # `Expect: 100-continue` first, and the proxy must answer it with the denial.
     result = curl._run(
-        ["-X", "POST", "-T", str(blob), "-H", "Content-Type: application/octet-stream",
+        [protocol, "-X", "POST", "--data-binary", f"@{blob}", "-H", "Content-Type: application/octet-stream",
          "-w", "\n%{http_code}", f"{curl.base}/v2/app/blobs/uploads/?digest={digest.replace(':', '%3A')}"]
     )
     out = result.stdout.decode(errors="replace")
-    assert out.rstrip().endswith("403"), out
+    assert out.rstrip().endswith("403"), out + result.stderr.decode(errors="replace")
     assert '"DENIED"' in out and f"User: {DEV.arn} is not authorized" in out
     sent = counter.upstream_bytes - before
-    print(f"\n[refused 32 MiB upload] bytes proxy->registry: {sent}")
+    print(f"\n[refused 32 MiB upload {protocol}] bytes proxy->registry: {sent}")
     assert sent < 64 * 1024, f"{sent} bytes crossed to the registry for a refused 32 MiB upload"
-    assert _foreign_requests(lab) == foreign_before, "the registry saw a request for the refused host"
+    assert _foreign_requests(lab) == foreign_before, "the registry saw a request for the refused repository"
 
 
 def test_refused_skopeo_push_sends_no_layer_bytes_but_allowed_one_does(lab, counted):
