@@ -1,9 +1,130 @@
-//! `vpce-proxy run` (INTERFACE STUB).
+//! `vpce-proxy run`: load the config (or the embedded defaults), open the CA, bind the listeners, serve
+//! until SIGTERM/SIGINT, then drain and exit 0.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::Metrics;
+use crate::audit::AuditLog;
+use crate::authorize::Authorizer;
+use crate::config::Config;
+use crate::proxy::{self, ProxyState};
+use crate::reload::LiveAuthorizer;
+
+/// Why `run` stopped with an error (exit 1); each names what the operator must fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A policy or identity file named by the config is invalid.
+    #[error("{0}")]
+    Policy(#[from] crate::authorize::LoadError),
+    /// The CA or upstream trust could not be set up.
+    #[error(transparent)]
+    Start(#[from] proxy::StartError),
+    /// A listener address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
 
 /// Runs the proxy until SIGTERM/SIGINT.
-pub fn main(_config: Option<&Path>) -> ExitCode {
-    todo!("proxy")
+pub fn main(config: Option<&Path>) -> ExitCode {
+    init_tracing();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)
+        .and_then(|rt| rt.block_on(run(config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vpce-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VPCE_PROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Loads everything, binds, serves; returns after a signal and the drain.
+pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
+    let config = match config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let live = Arc::new(LiveAuthorizer::new(Authorizer::from_config(&config)?));
+    let audit = Arc::new(AuditLog::disabled());
+    let state = Arc::new(ProxyState::new(config, live, Arc::new(Metrics::new()), audit)?);
+    let listen = state.config.listen.clone();
+    let connect = TcpListener::bind(listen.connect).await.map_err(|e| RunError::Bind(listen.connect, e))?;
+    let sni = match listen.sni {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| RunError::Bind(addr, e))?),
+        None => None,
+    };
+    announce(&state, &connect, sni.as_ref());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let connect_task = tokio::spawn(proxy::serve(connect, Arc::clone(&state), stopped(stop_rx.clone())));
+    let sni_task =
+        sni.map(|l| tokio::spawn(proxy::serve_sni(l, Arc::clone(&state), stopped(stop_rx.clone()))));
+    shutdown_signal().await;
+    eprintln!(
+        "vpce-proxy: shutting down: no new connections, draining for up to {}s",
+        state.config.limits.drain_timeout_secs
+    );
+    let _ = stop_tx.send(true);
+    let _ = connect_task.await;
+    if let Some(task) = sni_task {
+        let _ = task.await;
+    }
+    eprintln!("vpce-proxy: stopped");
+    Ok(())
+}
+
+fn announce(state: &ProxyState, connect: &TcpListener, sni: Option<&TcpListener>) {
+    let addr =
+        connect.local_addr().map_or_else(|_| state.config.listen.connect.to_string(), |a| a.to_string());
+    let ca = state.config.ca.dir.join("ca.crt");
+    eprintln!("vpce-proxy listening on {addr}: set HTTPS_PROXY=http://{addr}");
+    if let Some(Ok(sni_addr)) = sni.map(TcpListener::local_addr) {
+        eprintln!("vpce-proxy SNI listener on {sni_addr}: resolve the endpoint host names to it");
+    }
+    eprintln!(
+        "Trust the CA {}: AWS_CA_BUNDLE={} (aws CLI, boto3), SSL_CERT_FILE={} (Go clients, skopeo), \
+         or copy it to /etc/docker/certs.d/HOST/ca.crt (docker); `vpce-proxy ca export` prints it",
+        ca.display(),
+        ca.display(),
+        ca.display()
+    );
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

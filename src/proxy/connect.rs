@@ -58,7 +58,8 @@ pub(crate) async fn read_head<R: AsyncBufRead + Unpin>(
     loop {
         let mut line = Vec::new();
         let budget = (max_bytes.saturating_sub(used) + 1) as u64;
-        let n = (&mut *reader).take(budget).read_until(b'\n', &mut line).await.map_err(|_| HeadError::Closed)?;
+        let n =
+            (&mut *reader).take(budget).read_until(b'\n', &mut line).await.map_err(|_| HeadError::Closed)?;
         used += n;
         if n == 0 {
             return Err(HeadError::Closed);
@@ -94,8 +95,9 @@ fn parse(lines: &[String]) -> Result<ConnectRequest, HeadError> {
     if !method.eq_ignore_ascii_case("CONNECT") {
         return Err(HeadError::NotConnect(truncate(method)));
     }
-    let (host, port) = split_authority(target)
-        .ok_or_else(|| HeadError::Malformed(format!("CONNECT target {:?} is not host:port", truncate(target))))?;
+    let (host, port) = split_authority(target).ok_or_else(|| {
+        HeadError::Malformed(format!("CONNECT target {:?} is not host:port", truncate(target)))
+    })?;
     let mut credentials = None;
     for line in &lines[1..] {
         let (name, value) =
@@ -134,7 +136,10 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
 }
 
 /// Whether `credentials` match some principal's `proxy_user`/`proxy_password` (constant time per field).
-pub(crate) fn credentials_valid(credentials: Option<&(String, String)>, principals: &[PrincipalConfig]) -> bool {
+pub(crate) fn credentials_valid(
+    credentials: Option<&(String, String)>,
+    principals: &[PrincipalConfig],
+) -> bool {
     let Some((user, password)) = credentials else { return false };
     principals.iter().any(|p| match (&p.proxy_user, &p.proxy_password) {
         (Some(u), Some(pw)) => {

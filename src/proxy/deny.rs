@@ -20,7 +20,12 @@ pub(crate) enum Synthetic {
 }
 
 /// The response for `why` on `service`; `HEAD` gets the headers without a body.
-pub(crate) fn response(service: Service, method: &Method, why: &Synthetic, request_id: &str) -> Response<ProxyBody> {
+pub(crate) fn response(
+    service: Service,
+    method: &Method,
+    why: &Synthetic,
+    request_id: &str,
+) -> Response<ProxyBody> {
     let (status, content_type, body) = match service {
         Service::EcrApi => ecr_api(why),
         Service::EcrDkr => registry(why),
@@ -104,7 +109,11 @@ fn quote_resource(message: &str) -> String {
     if rest.starts_with('"') {
         return message.to_string();
     }
-    let end = [" because ", " with an explicit deny"].iter().filter_map(|m| rest.find(m)).min().unwrap_or(rest.len());
+    let end = [" because ", " with an explicit deny"]
+        .iter()
+        .filter_map(|m| rest.find(m))
+        .min()
+        .unwrap_or(rest.len());
     format!("{}\"{}\"{}", &message[..start], &rest[..end], &rest[end..])
 }
 
@@ -146,7 +155,8 @@ mod tests {
     /// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
     #[tokio::test]
     async fn denial_shapes_per_service() {
-        let (status, headers, body) = parts(Service::EcrApi, Method::POST, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) =
+            parts(Service::EcrApi, Method::POST, Synthetic::Denied(MSG.into())).await;
         assert_eq!(status, 400);
         assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
         assert_eq!(headers["x-amzn-errortype"], "AccessDeniedException");
@@ -154,13 +164,15 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json, serde_json::json!({"__type": "AccessDeniedException", "message": MSG}));
 
-        let (status, headers, body) = parts(Service::EcrDkr, Method::PUT, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) =
+            parts(Service::EcrDkr, Method::PUT, Synthetic::Denied(MSG.into())).await;
         assert_eq!(status, 403);
         assert_eq!(headers["docker-distribution-api-version"], "registry/2.0");
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json, serde_json::json!({"errors": [{"code": "DENIED", "message": MSG}]}));
 
-        let (status, headers, body) = parts(Service::EcrDkr, Method::HEAD, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) =
+            parts(Service::EcrDkr, Method::HEAD, Synthetic::Denied(MSG.into())).await;
         assert_eq!((status, body.as_str()), (403, ""));
         assert_eq!(headers["content-type"], "application/json");
 
@@ -170,7 +182,10 @@ mod tests {
         assert_eq!(status, 403);
         assert_eq!(headers["content-type"], "application/xml");
         assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
-        assert!(body.contains("on resource: &quot;arn:aws:s3:::b/k with space&quot; because no VPC"), "{body}");
+        assert!(
+            body.contains("on resource: &quot;arn:aws:s3:::b/k with space&quot; because no VPC"),
+            "{body}"
+        );
         assert!(body.contains("<RequestId>11111111-2222-3333-4444-555555555555</RequestId>"), "{body}");
     }
 
@@ -188,7 +203,8 @@ mod tests {
 
     #[test]
     fn already_quoted_resources_stay_as_they_are() {
-        let m = "User: a is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\" because x";
+        let m =
+            "User: a is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\" because x";
         assert_eq!(quote_resource(m), m);
         assert_eq!(quote_resource("no resource here"), "no resource here");
     }

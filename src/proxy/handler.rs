@@ -32,7 +32,10 @@ pub(crate) struct ConnCtx {
 }
 
 /// The per-request entry point given to hyper.
-pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<Response<Tracked>, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Result<Response<Tracked>, Infallible> {
     let started = Instant::now();
     let request_id = ids::next();
     let (parts, mut body) = req.into_parts();
@@ -64,7 +67,8 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<
         }
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let head = RequestHead { method: parts.method.as_str(), host: &host_value, path, headers: &parts.headers };
+    let head =
+        RequestHead { method: parts.method.as_str(), host: &host_value, path, headers: &parts.headers };
     let auth = ctx.state.live.current();
 
     let prefix = match auth.body_needed(&head) {
@@ -110,7 +114,8 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<
     let upstream_req = match upstream_request(&ctx, parts, body) {
         Ok(req) => req,
         Err(why) => {
-            let response = deny::response(ctx.service, &http::Method::GET, &Synthetic::Refused(why), &request_id);
+            let response =
+                deny::response(ctx.service, &http::Method::GET, &Synthetic::Refused(why), &request_id);
             return Ok(track(response, finisher(record, None)));
         }
     };
@@ -222,10 +227,15 @@ fn same_host(a: &str, b: &str, port: u16) -> bool {
 
 /// The request as upstream receives it: same method, path and query, headers (including `Host`) and
 /// body; only connection-scoped headers that cannot cross a hop are dropped (RFC 9110 §7.6.1).
-fn upstream_request(ctx: &ConnCtx, parts: http::request::Parts, body: RequestBody) -> Result<Request<RequestBody>, String> {
+fn upstream_request(
+    ctx: &ConnCtx,
+    parts: http::request::Parts,
+    body: RequestBody,
+) -> Result<Request<RequestBody>, String> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let authority = if ctx.port == 443 { ctx.host.clone() } else { format!("{}:{}", ctx.host, ctx.port) };
-    let uri: Uri = format!("https://{authority}{path}").parse().map_err(|e| format!("bad request target: {e}"))?;
+    let uri: Uri =
+        format!("https://{authority}{path}").parse().map_err(|e| format!("bad request target: {e}"))?;
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;

@@ -77,7 +77,11 @@ async fn accept_loop(
                 state.metrics.record_limit_refusal(limit.label());
                 tracing::warn!(client = %peer, limit = limit.label(), "connection refused by limit");
                 if mode == Mode::Connect {
-                    let reply = connect::status_bytes(503, None, &format!("too many connections ({})", limit.label()));
+                    let reply = connect::status_bytes(
+                        503,
+                        None,
+                        &format!("too many connections ({})", limit.label()),
+                    );
                     let _ = stream.try_write(reply.as_bytes());
                 }
             }
@@ -132,7 +136,9 @@ where
     let limits = &state.config.limits;
     let mut reader = BufReader::new(io);
     let read = connect::read_head(&mut reader, limits.max_header_bytes, limits.max_headers);
-    let req = match tokio::time::timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)), read).await {
+    let req = match tokio::time::timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)), read)
+        .await
+    {
         Err(_) => {
             state.metrics.record_limit_refusal("header_read_timeout");
             let _ = connect::write_status(&mut reader, 408, None, "request head not received in time").await;
@@ -166,11 +172,18 @@ where
 }
 
 /// The CONNECT-level checks, in the order a client can fix them: port, credentials, endpoint host.
-fn admit_connect(req: &ConnectRequest, state: &ProxyState) -> Result<(), (u16, Option<&'static str>, String)> {
+fn admit_connect(
+    req: &ConnectRequest,
+    state: &ProxyState,
+) -> Result<(), (u16, Option<&'static str>, String)> {
     let config = &state.config;
     if !config.endpoint.allowed_connect_ports.contains(&req.port) {
         let allowed = &config.endpoint.allowed_connect_ports;
-        return Err((403, None, format!("CONNECT to port {} is not allowed (allowed: {allowed:?})", req.port)));
+        return Err((
+            403,
+            None,
+            format!("CONNECT to port {} is not allowed (allowed: {allowed:?})", req.port),
+        ));
     }
     if config.listen.require_proxy_auth
         && !connect::credentials_valid(req.credentials.as_ref(), &config.principals)
@@ -207,14 +220,17 @@ async fn tls_mode<IO>(
             if matches!(e, sni::TlsRefusal::Timeout(_)) {
                 state.metrics.record_limit_refusal("handshake_timeout");
             }
-            if let (Some(peer), sni::TlsRefusal::Mismatch { .. } | sni::TlsRefusal::NotEndpoint(_)) = (client, &e) {
+            if let (Some(peer), sni::TlsRefusal::Mismatch { .. } | sni::TlsRefusal::NotEndpoint(_)) =
+                (client, &e)
+            {
                 refuse_connect(&state, peer, target.unwrap_or(""), &e.to_string());
             }
             tracing::info!(client = ?client, "TLS refused: {e}");
             return;
         }
     };
-    let ctx = ConnCtx { state: Arc::clone(&state), host: accepted.host, port, service: accepted.service, facts };
+    let ctx =
+        ConnCtx { state: Arc::clone(&state), host: accepted.host, port, service: accepted.service, facts };
     serve_http(accepted.stream, Arc::new(ctx), stop).await;
 }
 

@@ -51,7 +51,11 @@ pub(crate) struct Accepted<IO> {
 }
 
 /// Accepts TLS on `io`. `target` is the CONNECT host; `None` on the SNI listener.
-pub(crate) async fn accept<IO>(io: IO, target: Option<&str>, state: &ProxyState) -> Result<Accepted<IO>, TlsRefusal>
+pub(crate) async fn accept<IO>(
+    io: IO,
+    target: Option<&str>,
+    state: &ProxyState,
+) -> Result<Accepted<IO>, TlsRefusal>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {

@@ -8,7 +8,11 @@ use super::state::ProxyState;
 
 /// Dials the target (through routes), answers 200 or 502, then copies both ways until either side
 /// closes. Returns the bytes moved (client to upstream, upstream to client).
-pub(crate) async fn run<C>(client: &mut C, req: &ConnectRequest, state: &ProxyState) -> Result<(u64, u64), String>
+pub(crate) async fn run<C>(
+    client: &mut C,
+    req: &ConnectRequest,
+    state: &ProxyState,
+) -> Result<(u64, u64), String>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
