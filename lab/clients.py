@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .procs import Proc, run, wait_port
+from .procs import Proc, run, started, wait_port
 from .standins import REGION
 
 
@@ -120,7 +120,7 @@ class Dockerd:
         ]
         env = base_env(proxy, NO_PROXY="")
         self.proc = Proc("dockerd", argv, self.dir / "dockerd.log", env=env)
-        self.proc.wait_log("API listen on", timeout=60)
+        started(lambda: self.proc.wait_log("API listen on", timeout=60), self.proc)
 
     def _daemon_json(self) -> Path:
         path = self.dir / "daemon.json"

@@ -94,6 +94,16 @@ class Proc:
         return 0
 
 
+def started(check, *procs) -> None:
+    """Runs the readiness `check`; if it fails, stops `procs` before re-raising, so nothing leaks."""
+    try:
+        check()
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+
+
 def run(argv, env=None, timeout=300, input_bytes=None) -> subprocess.CompletedProcess:
     """Runs a client command to completion with a time bound; output captured as text."""
     return subprocess.run(

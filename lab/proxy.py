@@ -92,11 +92,15 @@ class Proxy:
         env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
         env.setdefault("RUST_LOG", "info")
         self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
-        line = self.proc.wait_log("listening on", timeout=30)
-        match = re.search(r"listening on ([0-9.]+:[0-9]+)", line)
-        if not match or not match.group(1).endswith(f":{self.port}"):
-            raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
-        wait_port(self.port, self.proc)
+        try:
+            line = self.proc.wait_log("listening on", timeout=30)
+            match = re.search(r"listening on ([0-9.]+:[0-9]+)", line)
+            if not match or not match.group(1).endswith(f":{self.port}"):
+                raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
+            wait_port(self.port, self.proc)
+        except BaseException:
+            self.proc.stop()
+            raise
 
     @property
     def url(self) -> str:

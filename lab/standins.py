@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .procs import Proc, free_port, wait_port
+from .procs import Proc, free_port, started, wait_port
 
 REGION = "us-east-1"
 ACCOUNT = "123456789123"
@@ -35,7 +35,7 @@ class Moto:
         env = _clean_env(MOTO_ACCOUNT_ID=ACCOUNT, AWS_DEFAULT_REGION=REGION)
         argv = ["moto_server", "-H", "127.0.0.1", "-p", str(self.port), "-c", str(cert), "-k", str(key)]
         self.proc = Proc("moto_server", argv, workdir / "moto.log", env=env)
-        wait_port(self.port, self.proc, timeout=60)
+        started(lambda: wait_port(self.port, self.proc, timeout=60), self.proc)
 
     @property
     def url(self) -> str:
@@ -152,7 +152,7 @@ class Registry:
                 self.dir / "tunnel.log",
                 env=_clean_env(PYTHONPATH=lab_root),
             )
-            wait_port(tport, self.tunnel)
+            started(lambda: wait_port(tport, self.tunnel), self.tunnel)
             text = REGISTRY_YAML_S3.format(
                 key=REGISTRY_S3_KEY[0],
                 secret=REGISTRY_S3_KEY[1],
@@ -175,7 +175,7 @@ class Registry:
         config = self.dir / "config.yml"
         config.write_text(text)
         self.proc = Proc(name, ["docker-registry", "serve", str(config)], self.dir / "registry.log", env=env)
-        wait_port(self.port, self.proc)
+        started(lambda: wait_port(self.port, self.proc), *[p for p in (self.proc, self.tunnel) if p])
 
     def access_log(self) -> str:
         return self.proc.log.read_text(errors="replace")

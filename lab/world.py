@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .ca import LabCA
-from .procs import Proc, free_port, wait_port
+from .procs import Proc, free_port, started, wait_port
 from .proxy import REPO_ROOT, Principal, Proxy
 from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
 
@@ -131,7 +131,7 @@ class Lab:
                 env={"PYTHONPATH": str(REPO_ROOT), "PATH": os.environ.get("PATH", "")},
             )
         )
-        wait_port(port, proc)
+        started(lambda: wait_port(port, proc), proc)
         return proc, port, records
 
     def fs_registry(self) -> Registry:
