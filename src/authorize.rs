@@ -1,13 +1,18 @@
 //! The one question the proxy asks per request: classify it, find the caller, evaluate the policies.
 //!
-//! INTERFACE STUB: the classification work fills this in; keep the public names. `explain` and the
-//! proxy both go through [`Authorizer`], so what `explain` prints is what the proxy does.
+//! `explain` and the proxy both go through [`Authorizer`], so what `explain` prints is what the proxy does.
+//! An `Authorizer` is immutable apart from its bounded token-binding cache, shared across tasks, and swapped
+//! whole on reload.
 
 use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::classify::{Classification, Refusal, RequestHead};
-use crate::config::Config;
-use crate::policy::Decision;
+use crate::classify::principal::{Caller, Principals};
+use crate::classify::{
+    classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
+};
+use crate::config::{Config, Endpoint};
+use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
 
 /// Facts about the client connection the request arrived on (not in the HTTP request itself).
 #[derive(Debug, Clone, Default)]
@@ -21,7 +26,7 @@ pub struct ConnFacts {
 /// Everything known about one request after authorization.
 #[derive(Debug, Clone)]
 pub struct Verdict {
-    /// The classification.
+    /// The classification; its context holds every key the policies saw (request, principal, endpoint).
     pub classification: Classification,
     /// The principal ARN or `anonymous`.
     pub principal: String,
@@ -37,40 +42,445 @@ pub struct LoadError(pub String);
 /// Policies per service plus the identities that resolve principals; immutable, swapped whole on reload.
 #[derive(Debug)]
 pub struct Authorizer {
-    _private: (),
+    endpoint_policies: [Policy; 3],
+    identity_policies: Vec<Option<Vec<Policy>>>,
+    principals: Principals,
+    endpoint: Endpoint,
+    max_body: usize,
+}
+
+fn service_index(service: Service) -> usize {
+    match service {
+        Service::EcrApi => 0,
+        Service::EcrDkr => 1,
+        Service::S3 => 2,
+    }
+}
+
+/// Seconds since the epoch; a clock before 1970 reads as 0.
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Authorizer {
-    /// Loads every policy and identity the config names; any bad file fails the whole load.
-    pub fn from_config(_config: &Config) -> Result<Authorizer, LoadError> {
-        todo!("classify")
+    /// Loads every policy and identity the config names (paths already resolved by `Config::parse`); any bad
+    /// file fails the whole load, so a reload never half-applies.
+    pub fn from_config(config: &Config) -> Result<Authorizer, LoadError> {
+        let mut endpoint_policies = [Policy::allow_all(), Policy::allow_all(), Policy::allow_all()];
+        for (key, path) in &config.policies {
+            let service = Service::from_key(key).ok_or_else(|| {
+                LoadError(format!("[policies] key {key:?} is not a service (ecr.api, ecr.dkr, s3)"))
+            })?;
+            endpoint_policies[service_index(service)] =
+                Policy::from_file(path).map_err(|e| LoadError(e.to_string()))?;
+        }
+        let mut identity_policies = Vec::with_capacity(config.principals.len());
+        for p in &config.principals {
+            if p.identity_policies.is_empty() {
+                identity_policies.push(None);
+                continue;
+            }
+            let loaded = p
+                .identity_policies
+                .iter()
+                .map(|path| Policy::from_file(path).map_err(|e| LoadError(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            identity_policies.push(Some(loaded));
+        }
+        let principals = Principals::new(&config.principals).map_err(|e| LoadError(e.to_string()))?;
+        Ok(Authorizer {
+            endpoint_policies,
+            identity_policies,
+            principals,
+            endpoint: config.endpoint.clone(),
+            max_body: config.limits.max_classify_body_bytes,
+        })
     }
 
     /// How many body bytes must be read before [`Authorizer::authorize`] can decide (ECR API JSON);
-    /// `None` when the head alone decides.
-    pub fn body_needed(&self, _head: &RequestHead<'_>) -> Option<usize> {
-        todo!("classify")
+    /// `None` when the head alone decides. The proxy reads that many bytes, or to the end of a shorter body,
+    /// and never more: a 20 MiB layer part is classified from its prefix.
+    pub fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
+        let host = hosts::parse_host(head.host).ok()?;
+        if host.service != Service::EcrApi {
+            return None;
+        }
+        let declared =
+            content_length(head.headers).map_or(self.max_body, |n| n.min(self.max_body as u64) as usize);
+        Some(declared)
     }
 
-    /// Classifies and decides one request. `Err` means refused before policy (malformed, ambiguous or
-    /// not an endpoint host).
+    /// Classifies and decides one request. `Err` means refused before policy (malformed, ambiguous, a bad
+    /// signature or not an endpoint host).
     pub fn authorize(
         &self,
-        _head: &RequestHead<'_>,
-        _body: Option<&[u8]>,
-        _conn: &ConnFacts,
+        head: &RequestHead<'_>,
+        body: Option<&[u8]>,
+        conn: &ConnFacts,
     ) -> Result<Verdict, Refusal> {
-        todo!("classify")
+        let host = hosts::parse_host(head.host)?;
+        let body = body.map(|bytes| BodyView { bytes, complete: self.is_complete(head, bytes) });
+        let proxy = conn.proxy_credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+        let secs = now_secs();
+        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, secs)?;
+        let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
+        let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
+        self.fill_context(&caller, secs, &mut classification.context);
+        let principal = self.principals.arn(&caller).to_string();
+        let decision = self.decide_all(&caller, principal.clone(), &mut classification);
+        Ok(Verdict { classification, principal, decision })
+    }
+
+    /// Whether the bytes handed over are the whole body (see [`Authorizer::body_needed`]).
+    fn is_complete(&self, head: &RequestHead<'_>, bytes: &[u8]) -> bool {
+        match content_length(head.headers) {
+            Some(n) => bytes.len() as u64 >= n,
+            None => bytes.len() < self.max_body,
+        }
+    }
+
+    /// Principal keys, the endpoint's identity and the clock (IAM User Guide, "AWS global condition context
+    /// keys"); `aws:SourceIp` stays absent, as it is for traffic through a VPC endpoint.
+    fn fill_context(&self, caller: &Caller, secs: u64, ctx: &mut RequestContext) {
+        self.principals.context(caller, ctx);
+        ctx.set("aws:SecureTransport", "true");
+        ctx.set("aws:EpochTime", secs.to_string());
+        ctx.set("aws:CurrentTime", iso8601(secs));
+        if !self.endpoint.id.is_empty() {
+            ctx.set("aws:SourceVpce", self.endpoint.id.clone());
+        }
+        if !self.endpoint.vpc_id.is_empty() {
+            ctx.set("aws:SourceVpc", self.endpoint.vpc_id.clone());
+        }
+        if let Some(account) = &self.endpoint.account {
+            ctx.set("aws:VpceAccount", account.clone());
+        }
+    }
+
+    /// Every permission must be allowed; the first refusal is the answer. The context moves into one
+    /// request and back, so a request needing several permissions copies nothing.
+    fn decide_all(&self, caller: &Caller, principal: String, c: &mut Classification) -> Decision {
+        let layers = PolicyLayers {
+            endpoint: Some(&self.endpoint_policies[service_index(c.host.service)]),
+            identity: caller.index.and_then(|i| self.identity_policies[i].as_deref()),
+            resource: None,
+        };
+        let mut request = AuthzRequest {
+            principal,
+            action: String::new(),
+            resource: String::new(),
+            resource_account: None,
+            context: std::mem::take(&mut c.context),
+        };
+        let mut combined =
+            Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
+        for permission in c.permission.iter().chain(&c.additional) {
+            request.action.clone_from(&permission.action);
+            request.resource.clone_from(&permission.resource);
+            request.resource_account.clone_from(&permission.resource_account);
+            if let Some(account) = &permission.resource_account {
+                request.context.set("aws:ResourceAccount", account.clone());
+            }
+            let decision = decide(&layers, &request);
+            if decision.outcome != Outcome::Allow {
+                combined = decision;
+                break;
+            }
+            combined.matched.extend(decision.matched);
+        }
+        c.context = request.context;
+        if let Some(account) = c.permission.as_ref().and_then(|p| p.resource_account.clone()) {
+            c.context.set("aws:ResourceAccount", account);
+        }
+        combined
     }
 
     /// Whether the response to this request should be shown to [`Authorizer::observe_response`]
     /// (a GetAuthorizationToken response carries a registry token to bind to the caller).
-    pub fn wants_response(&self, _verdict: &Verdict) -> bool {
-        todo!("classify")
+    pub fn wants_response(&self, verdict: &Verdict) -> bool {
+        verdict.decision.outcome == Outcome::Allow
+            && verdict.principal != crate::policy::ANONYMOUS
+            && verdict
+                .classification
+                .permission
+                .as_ref()
+                .is_some_and(|p| p.action == "ecr:GetAuthorizationToken")
     }
 
     /// Learns from a response body (token bindings). Bodies are bounded by the caller.
-    pub fn observe_response(&self, _verdict: &Verdict, _status: u16, _body: &[u8]) {
-        todo!("classify")
+    pub fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
+        if status != 200 || !self.wants_response(verdict) {
+            return;
+        }
+        if let Some(index) = self.principals.index_of(&verdict.principal) {
+            self.principals.learn_tokens(body, index, now_secs());
+        }
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ`, the form IAM uses for `aws:CurrentTime`.
+fn iso8601(secs: u64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use base64::Engine;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::policy::Layer;
+
+    /// design.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
+    /// o-21ej9awi6a, never DeleteRepository on base-image3 (AWS PrivateLink Guide, "Control access to VPC
+    /// endpoints using endpoint policies"; Amazon ECR User Guide, "Interface VPC endpoints").
+    const ORG_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"OwnAccountOrgOnly","Effect":"Allow","Principal":"*","Action":"ecr:*",
+       "Resource":["arn:aws:ecr:*:123456789123:repository/*","*"],
+       "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-21ej9awi6a"}}},
+      {"Sid":"NoDeleteBase3","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository",
+       "Resource":"arn:aws:ecr:*:123456789123:repository/base-image3"}]}"#;
+
+    /// Seed scenario (b): the Marketplace developer may push only to len-s-mp/sample-repository*.
+    const DEVELOPER: &str = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":["ecr:GetAuthorizationToken"],"Resource":"*"},
+      {"Effect":"Allow","Action":["ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload",
+        "ecr:PutImage","ecr:BatchCheckLayerAvailability","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],
+       "Resource":"arn:aws:ecr:us-east-1:123456789123:repository/len-s-mp/sample-repository*"}]}"#;
+
+    fn authorizer(dir: &Path, extra: &str) -> Authorizer {
+        std::fs::write(dir.join("org.json"), ORG_ONLY).unwrap();
+        std::fs::write(dir.join("dev.json"), DEVELOPER).unwrap();
+        let text = format!(
+            r#"[policies]
+"ecr.api" = "org.json"
+"ecr.dkr" = "org.json"
+
+[[principal]]
+arn = "arn:aws:sts::123456789123:assumed-role/admin/s1"
+org_id = "o-21ej9awi6a"
+access_key_ids = ["AKIAADMIN"]
+
+[[principal]]
+arn = "arn:aws:sts::123456789123:assumed-role/developer/s2"
+org_id = "o-21ej9awi6a"
+access_key_ids = ["AKIADEV"]
+identity_policies = ["dev.json"]
+{extra}
+"#
+        );
+        let config = Config::parse(&text, &dir.join("vpce-proxy.toml")).unwrap();
+        Authorizer::from_config(&config).unwrap()
+    }
+
+    fn api_headers(key: &str, op: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{op}").parse().unwrap());
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        h.insert("authorization", auth.parse().unwrap());
+        h.insert("x-amz-date", "20260101T000000Z".parse().unwrap());
+        h
+    }
+
+    fn api_call(a: &Authorizer, key: &str, op: &str, body: &str) -> Result<Verdict, Refusal> {
+        let headers = api_headers(key, op);
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        a.authorize(&head, Some(body.as_bytes()), &ConnFacts::default())
+    }
+
+    fn registry(a: &Authorizer, method: &str, path: &str, headers: &http::HeaderMap) -> Verdict {
+        let head =
+            RequestHead { method, host: "123456789123.dkr.ecr.us-east-1.amazonaws.com", path, headers };
+        a.authorize(&head, None, &ConnFacts::default()).unwrap()
+    }
+
+    #[test]
+    fn the_authorizer_is_shared_across_tasks() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Authorizer>();
+    }
+
+    #[test]
+    fn seed_scenario_a_org_only_endpoint_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let allowed = api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap();
+        assert_eq!(allowed.decision.outcome, Outcome::Allow);
+        let denied =
+            api_call(&a, "AKIAADMIN", "DeleteRepository", r#"{"repositoryName":"base-image3"}"#).unwrap();
+        assert_eq!(
+            (denied.decision.outcome, denied.decision.denied_by),
+            (Outcome::ExplicitDeny, Some(Layer::VpcEndpoint))
+        );
+        let message = denied.decision.message.unwrap();
+        assert!(message.contains("ecr:DeleteRepository") && message.contains("explicit deny"), "{message}");
+        let anonymous = api_call(
+            &a,
+            "AKIAUNKNOWN",
+            "DescribeImages",
+            r#"{"registryId":"123456789123","repositoryName":"app"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (anonymous.principal.as_str(), anonymous.decision.outcome),
+            ("anonymous", Outcome::ImplicitDeny)
+        );
+    }
+
+    #[test]
+    fn seed_scenario_b_developer_pushes_only_to_sample_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let ok = api_call(
+            &a,
+            "AKIADEV",
+            "InitiateLayerUpload",
+            r#"{"repositoryName":"len-s-mp/sample-repository-1"}"#,
+        );
+        assert_eq!(ok.unwrap().decision.outcome, Outcome::Allow);
+        let no = api_call(
+            &a,
+            "AKIADEV",
+            "InitiateLayerUpload",
+            r#"{"repositoryName":"len-s-mp/prod-repository"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (no.decision.outcome, no.decision.denied_by),
+            (Outcome::ImplicitDeny, Some(Layer::Identity))
+        );
+        let message = no.decision.message.unwrap();
+        assert!(
+            message.contains("because no identity-based policy allows the ecr:InitiateLayerUpload action"),
+            "{message}"
+        );
+    }
+
+    /// A cross-repository mount reads the source: both permissions must be allowed, first refusal wins.
+    #[test]
+    fn a_blob_mount_is_refused_when_the_source_is_not_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "registry_tokens = [\"devtoken\"]");
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:devtoken");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        let d = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+        let own = format!(
+            "/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/sample-repository-2"
+        );
+        assert_eq!(registry(&a, "POST", &own, &headers).decision.outcome, Outcome::Allow);
+        let foreign = format!(
+            "/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/prod-repository"
+        );
+        let v = registry(&a, "POST", &foreign, &headers);
+        assert_eq!(v.decision.outcome, Outcome::ImplicitDeny);
+        assert!(v.decision.message.unwrap().contains("repository/len-s-mp/prod-repository"));
+    }
+
+    #[test]
+    fn get_authorization_token_responses_teach_registry_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let v = api_call(&a, "AKIADEV", "GetAuthorizationToken", "{}").unwrap();
+        assert!(a.wants_response(&v));
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:learned-password");
+        let expires = now_secs() + 3600;
+        let body =
+            format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires}}}]}}"#);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        assert_eq!(registry(&a, "GET", "/v2/app/manifests/v1", &headers).principal, "anonymous");
+        a.observe_response(&v, 200, body.as_bytes());
+        let learned = registry(&a, "GET", "/v2/app/manifests/v1", &headers);
+        assert_eq!(learned.principal, "arn:aws:sts::123456789123:assumed-role/developer/s2");
+        let describe = api_call(&a, "AKIADEV", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap();
+        assert!(!a.wants_response(&describe));
+    }
+
+    #[test]
+    fn a_forged_signature_is_refused_when_the_secret_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "secret_access_key = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"");
+        let err = api_call(&a, "AKIADEV", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap_err();
+        assert!(err.0.contains("signature does not match"), "{err}");
+        // The admin has no secret configured: parsed, not verified.
+        assert!(api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName":"app"}"#).is_ok());
+    }
+
+    #[test]
+    fn bodies_are_bounded_and_big_layer_parts_classify_from_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let mut headers = api_headers("AKIADEV", "UploadLayerPart");
+        headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        let limit = Limits::default().max_classify_body_bytes;
+        assert_eq!(a.body_needed(&head), Some(limit));
+        let mut prefix = br#"{"repositoryName":"len-s-mp/sample-repository-1","uploadId":"u","partFirstByte":0,"layerPartBlob":""#.to_vec();
+        prefix.resize(limit, b'A');
+        let v = a.authorize(&head, Some(&prefix), &ConnFacts::default()).unwrap();
+        assert_eq!(v.decision.outcome, Outcome::Allow);
+        // The same prefix for an operation that must be read whole is refused.
+        let mut headers = api_headers("AKIADEV", "PutImage");
+        headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
+        let head = RequestHead {
+            method: "POST",
+            host: "api.ecr.us-east-1.amazonaws.com",
+            path: "/",
+            headers: &headers,
+        };
+        let err = a.authorize(&head, Some(&prefix), &ConnFacts::default()).unwrap_err();
+        assert!(err.0.contains("max_classify_body_bytes"), "{err}");
+        // Registry and S3 requests decide from the head alone.
+        let headers = http::HeaderMap::new();
+        let head = RequestHead {
+            method: "PUT",
+            host: "123456789123.dkr.ecr.us-east-1.amazonaws.com",
+            path: "/v2/a1/manifests/v1",
+            headers: &headers,
+        };
+        assert_eq!(a.body_needed(&head), None);
+    }
+
+    #[test]
+    fn a_host_that_is_not_an_endpoint_is_refused_before_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let headers = http::HeaderMap::new();
+        let head =
+            RequestHead { method: "GET", host: "registry-1.docker.io", path: "/v2/", headers: &headers };
+        let err = a.authorize(&head, None, &ConnFacts::default()).unwrap_err();
+        assert!(err.0.contains("not an endpoint host"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_policy_file_fails_the_whole_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.json"), r#"{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}"#)
+            .unwrap();
+        let config =
+            Config::parse("[policies]\n\"s3\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
+        assert!(Authorizer::from_config(&config).is_err());
+        let config =
+            Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
+        assert!(Authorizer::from_config(&config).unwrap_err().to_string().contains("not a service"));
     }
 }

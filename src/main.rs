@@ -34,6 +34,9 @@ enum Command {
         /// Policy files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Which rules apply; `auto` guesses per file (Principal present: endpoint/resource).
+        #[arg(long, value_enum, default_value = "auto")]
+        kind: commands::validate::KindChoice,
     },
     /// Show how the proxy would classify and decide an HTTP request, without sending it.
     Explain {
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => commands::run::main(config.as_deref()),
         Command::Simulate { input } => commands::simulate::main(&input),
-        Command::Validate { files } => commands::validate::main(&files),
+        Command::Validate { files, kind } => commands::validate::main_with_kind(&files, kind),
         Command::Explain { config, request } => commands::explain::main(config.as_deref(), &request),
         Command::Ca { action: CaAction::Init, config } => commands::ca::init(config.as_deref()),
         Command::Ca { action: CaAction::Export, config } => commands::ca::export(config.as_deref()),

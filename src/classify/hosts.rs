@@ -1,1 +1,181 @@
-//! (placeholder: filled by the classification work)
+//! Host name -> which endpoint it belongs to ([`HostInfo`]), for every host form of design.md §1.
+//!
+//! The service key decides which endpoint policy applies, so a host that merely resembles an AWS name is
+//! "not an endpoint host" rather than a guess: every label is checked, the region must look like a region
+//! and the DNS suffix must belong to the region's partition.
+
+use super::{HostInfo, Refusal, Service};
+
+/// A DNS suffix and the partition whose regions use it.
+type Suffix = (&'static [&'static str], &'static [&'static str]);
+const SUFFIXES: [Suffix; 5] = [
+    (&["amazonaws", "com", "cn"], &["aws-cn"]),
+    (&["amazonaws", "com"], &["aws", "aws-us-gov"]),
+    (&["c2s", "ic", "gov"], &["aws-iso"]),
+    (&["sc2s", "sgov", "gov"], &["aws-iso-b"]),
+    (&["api", "aws"], &["aws"]),
+];
+
+/// Classifies a `Host` header value (any case, optional trailing dot, optional `:443`).
+pub fn parse_host(raw: &str) -> Result<HostInfo, Refusal> {
+    let name = normalize(raw).ok_or_else(|| not_endpoint(raw))?;
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return Err(not_endpoint(raw));
+    }
+    ecr_api(&labels).or_else(|| ecr_dkr(&labels)).or_else(|| s3(&labels)).ok_or_else(|| not_endpoint(raw))
+}
+
+fn not_endpoint(raw: &str) -> Refusal {
+    Refusal(format!("{raw:?} is not an endpoint host (not an ECR API, ECR registry or S3 host name)"))
+}
+
+/// Lowercases, strips a trailing dot and a `:443` port; any other port is not an endpoint.
+fn normalize(raw: &str) -> Option<String> {
+    let mut host = raw.trim().to_ascii_lowercase();
+    if let Some(stripped) = host.strip_suffix(":443") {
+        host = stripped.to_string();
+    }
+    if host.contains(':') {
+        return None;
+    }
+    if let Some(stripped) = host.strip_suffix('.') {
+        host = stripped.to_string();
+    }
+    let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then_some(host)
+}
+
+/// The partition a region belongs to (`cn-*` aws-cn, `us-gov-*` aws-us-gov, `us-iso-*`, `us-isob-*`).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// `xx-word-N` or `xx-word-word-N`: lowercase letter groups then a number.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let (last, rest) = match parts.split_last() {
+        Some(x) => x,
+        None => return false,
+    };
+    (2..=4).contains(&rest.len())
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// Splits `labels` into the part before `<region>.<suffix>`, checking the suffix fits the region.
+fn split_region<'a>(labels: &'a [&'a str]) -> Option<(&'a [&'a str], &'a str, &'static str)> {
+    for (suffix, partitions) in SUFFIXES {
+        let n = suffix.len();
+        if labels.len() <= n || !labels.ends_with(suffix) {
+            continue;
+        }
+        let region = labels[labels.len() - n - 1];
+        if is_region(region) && partitions.contains(&partition_of(region)) {
+            return Some((&labels[..labels.len() - n - 1], region, partition_of(region)));
+        }
+        return None;
+    }
+    None
+}
+
+fn info(service: Service, region: &str, account: Option<&str>, bucket: Option<String>) -> HostInfo {
+    HostInfo {
+        service,
+        region: region.to_string(),
+        partition: partition_of(region).to_string(),
+        account: account.map(str::to_string),
+        bucket,
+    }
+}
+
+/// `api.ecr.R`, `ecr.R`, `ecr-fips.R`, `api.ecr-fips.R` on amazonaws.com(.cn) and `ecr(-fips).R.api.aws`.
+fn ecr_api(labels: &[&str]) -> Option<HostInfo> {
+    let (front, region, _) = split_region(labels)?;
+    let dual = labels.last() == Some(&"aws");
+    let ok = match front {
+        ["ecr" | "ecr-fips"] => true,
+        ["api", "ecr" | "ecr-fips"] => !dual,
+        _ => false,
+    };
+    ok.then(|| info(Service::EcrApi, region, None, None))
+}
+
+/// `ACCT.dkr.ecr(-fips).R.amazonaws.com(.cn)` and the dual-stack `ACCT.dkr-ecr(-fips).R.on.aws`.
+fn ecr_dkr(labels: &[&str]) -> Option<HostInfo> {
+    let account_ok = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    if let [account, "dkr-ecr" | "dkr-ecr-fips", region, "on", "aws"] = labels {
+        return (account_ok(account) && is_region(region) && partition_of(region) == "aws")
+            .then(|| info(Service::EcrDkr, region, Some(account), None));
+    }
+    let (front, region, _) = split_region(labels)?;
+    if labels.last() == Some(&"aws") {
+        return None;
+    }
+    match front {
+        [account, "dkr", "ecr" | "ecr-fips"] if account_ok(account) => {
+            Some(info(Service::EcrDkr, region, Some(account), None))
+        }
+        _ => None,
+    }
+}
+
+/// Every S3 form: global, regional, legacy dash, dual-stack, FIPS; path style or with a bucket in front.
+fn s3(labels: &[&str]) -> Option<HostInfo> {
+    if let Some(pos) = labels.iter().rposition(|l| *l == "s3" || *l == "s3-external-1") {
+        if labels[pos + 1..] == ["amazonaws", "com"] {
+            return bucket_host(&labels[..pos], "us-east-1");
+        }
+    }
+    // s3-R.amazonaws.com (legacy dash form), possibly with a bucket in front.
+    if let [front @ .., dash, "amazonaws", "com"] = labels {
+        if let Some(region) = dash.strip_prefix("s3-").filter(|r| is_region(r) && partition_of(r) == "aws") {
+            return bucket_host(front, region);
+        }
+    }
+    let (front, region, _) = split_region(labels)?;
+    if labels.last() == Some(&"aws") {
+        return None;
+    }
+    let front = match front {
+        [rest @ .., "s3" | "s3-fips", "dualstack"] => rest,
+        [rest @ .., "s3" | "s3-fips"] => rest,
+        _ => return None,
+    };
+    bucket_host(front, region)
+}
+
+fn bucket_host(front: &[&str], region: &str) -> Option<HostInfo> {
+    let bucket = if front.is_empty() {
+        None
+    } else {
+        let name = front.join(".");
+        if !is_bucket_name(&name) {
+            return None;
+        }
+        Some(name)
+    };
+    Some(info(Service::S3, region, None, bucket))
+}
+
+/// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, dots and hyphens, starting and
+/// ending with a letter or digit.
+pub fn is_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+}

@@ -5,6 +5,7 @@
 //! [`Refusal`] naming what was wrong; it is never guessed into something more harmless than what upstream
 //! would execute.
 
+pub mod body;
 pub mod ecr_api;
 pub mod hosts;
 pub mod principal;
@@ -108,4 +109,101 @@ pub struct Classification {
     pub additional: Vec<Permission>,
     /// Request-specific context keys (`s3:prefix`, `s3:delimiter`, `aws:RequestedRegion`).
     pub context: RequestContext,
+}
+
+/// A body prefix handed to the classifier: the proxy reads at most `Authorizer::body_needed` bytes, so
+/// `complete` says whether these are all the bytes the request carries.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyView<'a> {
+    /// The bytes read so far.
+    pub bytes: &'a [u8],
+    /// `true` when `bytes` is the whole body.
+    pub complete: bool,
+}
+
+/// Classifies one request. `caller_account` is the principal's account (or the endpoint's), used by ECR API
+/// calls without a `registryId`, which act on the caller's own registry.
+pub fn classify(
+    head: &RequestHead<'_>,
+    body: Option<BodyView<'_>>,
+    caller_account: Option<&str>,
+) -> Result<Classification, Refusal> {
+    classify_host(hosts::parse_host(head.host)?, head, body, caller_account)
+}
+
+/// [`classify`] for a host already parsed (the proxy checks the host first, to refuse or tunnel it).
+pub fn classify_host(
+    host: HostInfo,
+    head: &RequestHead<'_>,
+    body: Option<BodyView<'_>>,
+    caller_account: Option<&str>,
+) -> Result<Classification, Refusal> {
+    let mut context = RequestContext::new();
+    context.set("aws:RequestedRegion", host.region.clone());
+    let (permission, additional) = match host.service {
+        Service::EcrApi => {
+            let (main, more) = ecr_api::classify(&host, head, body, caller_account)?;
+            (Some(main), more)
+        }
+        Service::EcrDkr => registry::classify(&host, head.method, head.path, has_body(head.headers))?,
+        Service::S3 => {
+            let (main, more) = s3::classify(&host, head, &mut context)?;
+            (Some(main), more)
+        }
+    };
+    Ok(Classification { host, permission, additional, context })
+}
+
+/// Whether a request carries a body at all (a non-zero `Content-Length` or any `Transfer-Encoding`).
+pub fn has_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING) || content_length(headers).is_some_and(|n| n > 0)
+}
+
+/// The declared body length, when there is exactly one well-formed `Content-Length`.
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()?.trim().parse().ok()
+}
+
+/// The single value of a header; a header sent twice where AWS expects one is refused, never guessed.
+pub fn single_header<'h>(headers: &'h http::HeaderMap, name: &str) -> Result<Option<&'h str>, Refusal> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Refusal(format!("header {name} given more than once")));
+    }
+    first.to_str().map(Some).map_err(|_| Refusal(format!("header {name} is not visible ASCII")))
+}
+
+/// Splits a query string into percent-decoded pairs, in order; undecodable text is refused.
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, Refusal> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+/// Percent-decodes exactly once; the result must be UTF-8.
+pub fn decode(s: &str) -> Result<String, Refusal> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Refusal(format!("{s:?} does not percent-decode to UTF-8")))
+}
+
+/// `arn:P:ecr:R:ACCT:repository/NAME` (the name keeps its slashes), owned by `account`.
+pub fn repository_permission(action: &str, host: &HostInfo, account: &str, name: &str) -> Permission {
+    Permission {
+        action: action.to_string(),
+        resource: format!("arn:{}:ecr:{}:{}:repository/{}", host.partition, host.region, account, name),
+        resource_account: Some(account.to_string()),
+    }
 }

@@ -1,1 +1,193 @@
-//! (placeholder: filled by the classification work)
+//! S3 REST request -> S3 action and ARN, virtual-hosted or path style.
+//!
+//! ECR layers are fetched from S3 through presigned URLs, so the S3 endpoint policy is what keeps a VPC to
+//! its own region's layer bucket. Mappings follow the Amazon S3 User Guide, "Required permissions for Amazon
+//! S3 API operations". A query parameter the table does not know may be a sub-resource with another action
+//! (`?acl`, `?policy`), so it is refused rather than guessed to be a plain object read.
+
+use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::RequestContext;
+
+/// Query keys that select another operation (sub-resources), in sorted order.
+const SUBRESOURCES: [&str; 11] = [
+    "acl",
+    "attributes",
+    "location",
+    "partNumber",
+    "policy",
+    "restore",
+    "tagging",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versions",
+];
+
+/// Query keys that only parameterise an operation.
+const PLAIN: [&str; 22] = [
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "list-type",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+    "encoding-type",
+    "key-marker",
+    "upload-id-marker",
+    "version-id-marker",
+    "max-uploads",
+    "max-parts",
+    "part-number-marker",
+    "x-id",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+];
+
+/// Classifies an S3 request; list operations add `s3:prefix`, `s3:delimiter`, `s3:max-keys` to `context`.
+pub fn classify(
+    host: &HostInfo,
+    head: &RequestHead<'_>,
+    context: &mut RequestContext,
+) -> Result<(Permission, Vec<Permission>), Refusal> {
+    let (path, query) = head.path.split_once('?').unwrap_or((head.path, ""));
+    let pairs = query_pairs(query)?;
+    let subs = subresources(&pairs)?;
+    let (bucket, key) = locate(host, path)?;
+    let p = &host.partition;
+    let Some(bucket) = bucket else {
+        return match (head.method, subs.as_slice(), key.is_empty()) {
+            ("GET", [], true) => Ok((perm("s3:ListAllMyBuckets", "*".into()), Vec::new())),
+            _ => Err(Refusal(format!("{} {path}: not a known S3 service-level operation", head.method))),
+        };
+    };
+    if key.is_empty() {
+        let action = bucket_action(head.method, &subs, path)?;
+        if action.starts_with("s3:ListBucket") {
+            for (k, v) in &pairs {
+                if matches!(k.as_str(), "prefix" | "delimiter" | "max-keys") {
+                    context.set(&format!("s3:{k}"), v.clone());
+                }
+            }
+        }
+        return Ok((perm(action, format!("arn:{p}:s3:::{bucket}")), Vec::new()));
+    }
+    let object = format!("arn:{p}:s3:::{bucket}/{key}");
+    let action = object_action(head.method, &subs, path)?;
+    let mut extra = Vec::new();
+    if action == "s3:GetObjectAttributes" {
+        // GetObjectAttributes also needs read access to the object itself (S3 API Reference).
+        extra.push(perm("s3:GetObject", object.clone()));
+    }
+    if head.method == "PUT" {
+        if let Some(source) = single_header(head.headers, "x-amz-copy-source")? {
+            extra.push(copy_source(p, source)?);
+        }
+    }
+    Ok((perm(action, object), extra))
+}
+
+fn perm(action: &str, resource: String) -> Permission {
+    Permission { action: action.to_string(), resource, resource_account: None }
+}
+
+/// The sub-resource keys present, sorted; unknown keys and repeated keys are refused.
+fn subresources(pairs: &[(String, String)]) -> Result<Vec<&'static str>, Refusal> {
+    let mut found = Vec::new();
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(Refusal(format!("S3 query parameter {k:?} given twice")));
+        }
+        if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k) {
+            found.push(*s);
+        } else if !PLAIN.contains(&k.as_str()) && !k.to_ascii_lowercase().starts_with("x-amz-") {
+            return Err(Refusal(format!("S3 query parameter {k:?} is not a sub-resource this proxy knows")));
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Bucket and percent-decoded key; path style takes the bucket from the first path segment.
+fn locate(host: &HostInfo, path: &str) -> Result<(Option<String>, String), Refusal> {
+    let rest = path.strip_prefix('/').ok_or_else(|| Refusal(format!("S3 path {path:?} is not absolute")))?;
+    if let Some(bucket) = &host.bucket {
+        return Ok((Some(bucket.clone()), decode(rest)?));
+    }
+    if rest.is_empty() {
+        return Ok((None, String::new()));
+    }
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if !super::hosts::is_bucket_name(bucket) {
+        return Err(Refusal(format!("{bucket:?} is not a valid S3 bucket name")));
+    }
+    Ok((Some(bucket.to_string()), decode(key)?))
+}
+
+fn bucket_action(method: &str, subs: &[&str], path: &str) -> Result<&'static str, Refusal> {
+    let action = match (method, subs) {
+        ("GET" | "HEAD", []) => "s3:ListBucket",
+        ("GET", ["uploads"]) => "s3:ListBucketMultipartUploads",
+        ("GET", ["versions"]) => "s3:ListBucketVersions",
+        ("GET", ["location"]) => "s3:GetBucketLocation",
+        ("GET", ["acl"]) => "s3:GetBucketAcl",
+        ("GET", ["policy"]) => "s3:GetBucketPolicy",
+        ("GET", ["tagging"]) => "s3:GetBucketTagging",
+        ("PUT", []) => "s3:CreateBucket",
+        ("DELETE", []) => "s3:DeleteBucket",
+        _ => return Err(unknown(method, subs, path)),
+    };
+    Ok(action)
+}
+
+fn object_action(method: &str, subs: &[&str], path: &str) -> Result<&'static str, Refusal> {
+    let action = match (method, subs) {
+        ("GET" | "HEAD", [] | ["partNumber"]) => "s3:GetObject",
+        ("GET" | "HEAD", ["versionId"] | ["partNumber", "versionId"]) => "s3:GetObjectVersion",
+        ("GET", ["uploadId"]) => "s3:ListMultipartUploadParts",
+        ("GET", ["acl"]) => "s3:GetObjectAcl",
+        ("GET", ["tagging"]) => "s3:GetObjectTagging",
+        ("GET", ["attributes"]) => "s3:GetObjectAttributes",
+        ("PUT", [] | ["partNumber", "uploadId"]) => "s3:PutObject",
+        ("PUT", ["acl"]) => "s3:PutObjectAcl",
+        ("PUT", ["tagging"]) => "s3:PutObjectTagging",
+        ("POST", ["uploads"] | ["uploadId"]) => "s3:PutObject",
+        ("POST", ["restore"]) => "s3:RestoreObject",
+        ("DELETE", []) => "s3:DeleteObject",
+        ("DELETE", ["uploadId"]) => "s3:AbortMultipartUpload",
+        ("DELETE", ["versionId"]) => "s3:DeleteObjectVersion",
+        ("DELETE", ["tagging"]) => "s3:DeleteObjectTagging",
+        _ => return Err(unknown(method, subs, path)),
+    };
+    Ok(action)
+}
+
+fn unknown(method: &str, subs: &[&str], path: &str) -> Refusal {
+    Refusal(format!("{method} {path} with sub-resources {subs:?}: not an S3 operation this proxy knows"))
+}
+
+/// `x-amz-copy-source: [/]BUCKET/KEY[?versionId=V]` -> read permission on the source object.
+fn copy_source(partition: &str, source: &str) -> Result<Permission, Refusal> {
+    let (path, query) = source.split_once('?').unwrap_or((source, ""));
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) =
+        path.split_once('/').ok_or_else(|| Refusal(format!("x-amz-copy-source {source:?} names no key")))?;
+    if !super::hosts::is_bucket_name(bucket) {
+        return Err(Refusal(format!("x-amz-copy-source bucket {bucket:?} is not a plain bucket name")));
+    }
+    let key = decode(key)?;
+    if key.is_empty() {
+        return Err(Refusal(format!("x-amz-copy-source {source:?} names no key")));
+    }
+    let action = match query_pairs(query)?.as_slice() {
+        [] => "s3:GetObject",
+        [(k, _)] if k == "versionId" => "s3:GetObjectVersion",
+        _ => return Err(Refusal(format!("x-amz-copy-source {source:?} has an unknown query"))),
+    };
+    Ok(perm(action, format!("arn:{partition}:s3:::{bucket}/{key}")))
+}

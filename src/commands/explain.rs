@@ -1,9 +1,196 @@
-//! `vpce-proxy explain` (INTERFACE STUB).
+//! `vpce-proxy explain`: what the endpoint would do with one HTTP request, without sending it.
+//!
+//! It goes through the same [`Authorizer`] as the proxy, so an operator can test a policy change against
+//! captured requests and see the classification, the caller and the decision (design.md §3).
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Prints the classification and decision for one request file.
-pub fn main(_config: Option<&Path>, _request: &Path) -> ExitCode {
-    todo!("classify")
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::authorize::{Authorizer, ConnFacts, Verdict};
+use crate::classify::RequestHead;
+use crate::config::Config;
+use crate::policy::ContextValue;
+
+/// The request file: `{"host","method","path","headers","body","source_ip"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFile {
+    /// `Host` of the inner request.
+    pub host: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path with query, as sent.
+    pub path: String,
+    /// Header name -> value, or a list of values for a repeated header.
+    #[serde(default)]
+    pub headers: Map<String, Value>,
+    /// Body text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The client's address, for source-CIDR principals.
+    #[serde(default)]
+    pub source_ip: Option<IpAddr>,
+}
+
+/// Why a request file cannot be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// The file could not be read or parsed.
+    #[error("{0}: {1}")]
+    Request(String, String),
+    /// The config or a policy it names is broken.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Prints the classification and decision for one request file; exit 0 for a decision or a refusal,
+/// 2 when the request or config cannot be read.
+pub fn main(config: Option<&Path>, request: &Path) -> ExitCode {
+    match run(config, request) {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vpce-proxy explain: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(config: Option<&Path>, request: &Path) -> Result<Value, ExplainError> {
+    let name = request.display().to_string();
+    let text =
+        std::fs::read_to_string(request).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
+    let req: RequestFile =
+        serde_json::from_str(&text).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
+    let config = match config {
+        Some(path) => Config::load(path).map_err(|e| ExplainError::Config(e.to_string()))?,
+        None => Config::default(),
+    };
+    let authorizer = Authorizer::from_config(&config).map_err(|e| ExplainError::Config(e.to_string()))?;
+    let (headers, conn) = build_headers(&req).map_err(|e| ExplainError::Request(name, e))?;
+    let head = RequestHead { method: &req.method, host: &req.host, path: &req.path, headers: &headers };
+    let body = req.body.as_deref().map(str::as_bytes);
+    let body = match (body, authorizer.body_needed(&head)) {
+        (Some(b), Some(n)) => Some(&b[..b.len().min(n)]),
+        (b, _) => b,
+    };
+    Ok(match authorizer.authorize(&head, body, &conn) {
+        Ok(verdict) => render(&verdict),
+        Err(refusal) => json!({ "refused": refusal.0 }),
+    })
+}
+
+/// Headers as a `HeaderMap`; `Proxy-Authorization` becomes the CONNECT credentials it would have been.
+fn build_headers(req: &RequestFile) -> Result<(http::HeaderMap, ConnFacts), String> {
+    let mut headers = http::HeaderMap::new();
+    let mut conn =
+        ConnFacts { client: req.source_ip.map(|ip| SocketAddr::new(ip, 40000)), proxy_credentials: None };
+    for (name, value) in &req.headers {
+        let values: Vec<&str> = match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => return Err(format!("header {name:?} must be a string or a list of strings")),
+        };
+        if name.eq_ignore_ascii_case("proxy-authorization") {
+            conn.proxy_credentials = values.first().and_then(|v| proxy_credentials(v));
+            continue;
+        }
+        let header =
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
+        for v in values {
+            let value = http::HeaderValue::from_str(v).map_err(|e| format!("header {name:?}: {e}"))?;
+            headers.append(header.clone(), value);
+        }
+    }
+    Ok((headers, conn))
+}
+
+fn proxy_credentials(value: &str) -> Option<(String, String)> {
+    let encoded = value.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Context keys as IAM documents them; the context stores them lowercased (names are case-insensitive).
+const KEY_NAMES: [&str; 22] = [
+    "aws:PrincipalArn",
+    "aws:PrincipalAccount",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalOrgPaths",
+    "aws:PrincipalType",
+    "aws:userid",
+    "aws:username",
+    "aws:SourceVpce",
+    "aws:SourceVpc",
+    "aws:VpceAccount",
+    "aws:SecureTransport",
+    "aws:CurrentTime",
+    "aws:EpochTime",
+    "aws:RequestedRegion",
+    "aws:ResourceAccount",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "aws:PrincipalTag/",
+    "aws:CalledVia",
+    "aws:SourceIp",
+    "aws:PrincipalIsAWSService",
+];
+
+/// The documented spelling of a lowercased key (`aws:principaltag/team` -> `aws:PrincipalTag/team`).
+fn display_key(key: &str) -> String {
+    for name in KEY_NAMES {
+        if let Some(prefix) = name.strip_suffix('/') {
+            if key.len() > name.len() && key[..name.len()].eq_ignore_ascii_case(name) {
+                return format!("{prefix}/{}", &key[name.len()..]);
+            }
+        } else if key.eq_ignore_ascii_case(name) {
+            return name.to_string();
+        }
+    }
+    key.to_string()
+}
+
+/// The explain JSON: classification, principal, context, then `simulate`'s decision fields.
+pub fn render(verdict: &Verdict) -> Value {
+    let c = &verdict.classification;
+    let mut context: Vec<(&str, &ContextValue)> = c.context.iter().collect();
+    context.sort_by(|a, b| a.0.cmp(b.0));
+    let context: Map<String, Value> = context
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                ContextValue::Single(s) => json!(s),
+                ContextValue::Multi(vs) => json!(vs),
+            };
+            (display_key(k), value)
+        })
+        .collect();
+    let additional: Vec<Value> =
+        c.additional.iter().map(|p| json!({"action": p.action, "resource": p.resource})).collect();
+    let decision = serde_json::to_value(&verdict.decision).unwrap_or(Value::Null);
+    let mut out = json!({
+        "service": c.host.service.key(),
+        "region": c.host.region,
+        "partition": c.host.partition,
+        "action": c.permission.as_ref().map(|p| p.action.clone()),
+        "resource": c.permission.as_ref().map(|p| p.resource.clone()),
+        "resource_account": c.permission.as_ref().and_then(|p| p.resource_account.clone()),
+        "principal": verdict.principal,
+        "context": context,
+        "additional": additional,
+    });
+    if let (Value::Object(out), Value::Object(d)) = (&mut out, decision) {
+        out.extend(d);
+    }
+    out
 }

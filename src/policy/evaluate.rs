@@ -1,9 +1,13 @@
 //! One policy -> Allow/Deny/NoMatch; the layers -> a [`Decision`] with AWS's message.
 //!
-//! INTERFACE STUB: the engine work replaces the body of this file; keep the public names.
+//! Sources: IAM User Guide, "Policy evaluation logic", "Cross-account policy evaluation logic" and
+//! AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies".
 
-use super::document::{Effect, Policy};
-use super::AuthzRequest;
+use std::borrow::Cow;
+
+use super::document::{Effect, Negatable, Policy, PrincipalEntry, PrincipalMatch, ResourceEntry, Statement};
+use super::matching::{arn_account, escaped_resource_match};
+use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
 
 /// The final answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -65,7 +69,254 @@ pub struct PolicyLayers<'a> {
     pub resource: Option<&'a Policy>,
 }
 
-/// Decides a request against the layers with AWS's evaluation logic.
-pub fn decide(_layers: &PolicyLayers<'_>, _request: &AuthzRequest) -> Decision {
-    todo!("engine")
+/// AWS's denial text, e.g. `User: P is not authorized to perform: A on resource: R because no VPC
+/// endpoint policy allows the A action`. The resource is not quoted: S3 quotes it, the caller adds that.
+pub fn denial_message(
+    principal: &str,
+    action: &str,
+    resource: &str,
+    outcome: Outcome,
+    layer: Layer,
+) -> String {
+    let head = format!("User: {principal} is not authorized to perform: {action} on resource: {resource}");
+    let kind = match layer {
+        Layer::VpcEndpoint => "VPC endpoint",
+        Layer::Identity => "identity-based",
+        Layer::Resource => "resource-based",
+    };
+    match outcome {
+        Outcome::ExplicitDeny => {
+            let article = if layer == Layer::Identity { "an" } else { "a" };
+            format!("{head} with an explicit deny in {article} {kind} policy")
+        }
+        Outcome::ImplicitDeny | Outcome::Allow => {
+            format!("{head} because no {kind} policy allows the {action} action")
+        }
+    }
+}
+
+/// Decides a request against the layers with AWS's evaluation logic: an explicit deny anywhere wins;
+/// the endpoint policy, when present, must allow; with identity or resource policies configured,
+/// same-account requests need an identity or a (non-delegating) resource allow, cross-account requests
+/// both, and anonymous requests a resource-policy allow.
+pub fn decide(layers: &PolicyLayers<'_>, request: &AuthzRequest) -> Decision {
+    let facts = Facts::new(request);
+    let mut matched = Vec::new();
+    let endpoint = layers.endpoint.map(|p| evaluate(p, Layer::VpcEndpoint, &facts, &mut matched));
+    let full = layers.identity.is_some() || layers.resource.is_some();
+    let anonymous = request.principal == ANONYMOUS;
+    let mut identity = LayerResult::default();
+    if full && !anonymous {
+        for policy in layers.identity.unwrap_or(&[]) {
+            identity.merge(evaluate(policy, Layer::Identity, &facts, &mut matched));
+        }
+    }
+    let resource =
+        layers.resource.map(|p| evaluate(p, Layer::Resource, &facts, &mut matched)).unwrap_or_default();
+    let results = [
+        (endpoint.unwrap_or_default(), Layer::VpcEndpoint),
+        (identity, Layer::Identity),
+        (resource, Layer::Resource),
+    ];
+    let refusal = if let Some((_, layer)) = results.iter().find(|(r, _)| r.deny) {
+        Some((Outcome::ExplicitDeny, *layer))
+    } else if endpoint.is_some_and(|e| !e.allow) {
+        Some((Outcome::ImplicitDeny, Layer::VpcEndpoint))
+    } else if !full {
+        None
+    } else if anonymous {
+        (!resource.allow).then_some((Outcome::ImplicitDeny, Layer::Resource))
+    } else if facts.same_account() {
+        (!identity.allow && !resource.grants).then_some((Outcome::ImplicitDeny, Layer::Identity))
+    } else if !identity.allow {
+        Some((Outcome::ImplicitDeny, Layer::Identity))
+    } else {
+        (!resource.allow).then_some((Outcome::ImplicitDeny, Layer::Resource))
+    };
+    match refusal {
+        None => Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched },
+        Some((outcome, layer)) => Decision {
+            outcome,
+            denied_by: Some(layer),
+            message: Some(denial_message(
+                &request.principal,
+                &request.action,
+                &request.resource,
+                outcome,
+                layer,
+            )),
+            matched,
+        },
+    }
+}
+
+/// What one layer said.
+#[derive(Debug, Clone, Copy, Default)]
+struct LayerResult {
+    deny: bool,
+    allow: bool,
+    /// An allow from a statement that grants by itself (not one naming only an account).
+    grants: bool,
+}
+
+impl LayerResult {
+    fn merge(&mut self, other: LayerResult) {
+        self.deny |= other.deny;
+        self.allow |= other.allow;
+        self.grants |= other.grants;
+    }
+}
+
+fn evaluate(policy: &Policy, layer: Layer, facts: &Facts<'_>, matched: &mut Vec<Matched>) -> LayerResult {
+    let mut result = LayerResult::default();
+    for statement in &policy.statements {
+        if !statement_applies(statement, facts) {
+            continue;
+        }
+        matched.push(Matched { policy: layer, sid: statement.sid.clone(), effect: statement.effect });
+        match statement.effect {
+            Effect::Deny => result.deny = true,
+            Effect::Allow => {
+                result.allow = true;
+                result.grants |= !statement.principal.as_ref().is_some_and(|p| p.account_only && !p.negated);
+            }
+        }
+    }
+    result
+}
+
+fn statement_applies(statement: &Statement, facts: &Facts<'_>) -> bool {
+    actions_match(&statement.actions, &facts.request.action)
+        && statement.principal.as_ref().map_or(true, |p| principal_matches(p, facts))
+        && statement.resources.as_ref().map_or(true, |r| resources_match(r, facts))
+        && statement.condition.holds(facts)
+}
+
+fn actions_match(actions: &Negatable<Vec<super::matching::Glob>>, action: &str) -> bool {
+    actions.items.iter().any(|g| g.matches_ignore_case(action)) != actions.negated
+}
+
+fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>) -> bool {
+    let resource = facts.request.resource.as_str();
+    let any = resources.items.iter().any(|entry| match entry {
+        ResourceEntry::Static(pattern) => pattern.matches(resource),
+        ResourceEntry::Dynamic(t) => {
+            t.resolve(|k| facts.single(k), true).is_some_and(|pat| escaped_resource_match(&pat, resource))
+        }
+    });
+    any != resources.negated
+}
+
+fn principal_matches(principal: &PrincipalMatch, facts: &Facts<'_>) -> bool {
+    let caller = facts.request.principal.as_str();
+    let any = principal.entries.iter().any(|entry| match entry {
+        PrincipalEntry::Anyone => true,
+        PrincipalEntry::Account(account) => facts.principal_account == Some(&**account),
+        PrincipalEntry::Exact(arn) => **arn == *caller,
+        PrincipalEntry::Role { arn, account, name } => {
+            **arn == *caller || assumed_role(caller).is_some_and(|(a, n)| a == &**account && n == &**name)
+        }
+    });
+    any != principal.negated
+}
+
+/// `arn:P:sts::ACCT:assumed-role/ROLE/SESSION` -> (ACCT, ROLE).
+fn assumed_role(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_arn, _partition, service, _region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (account, resource) = (parts.next()?, parts.next()?);
+    let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+    (service == "sts" && !role.is_empty()).then_some((account, role))
+}
+
+/// The request as the condition and matching code sees it, with derived keys resolved lazily so that a
+/// policy that does not read them costs nothing.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    pub(crate) request: &'a AuthzRequest,
+    principal_account: Option<&'a str>,
+}
+
+/// Values of one context key: borrowed from the request, or derived from the principal.
+#[derive(Debug)]
+pub enum Found<'a> {
+    /// Given by the request.
+    Context(&'a ContextValue),
+    /// Derived (`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:ResourceAccount`).
+    Derived(Cow<'a, str>),
+}
+
+impl Found<'_> {
+    /// Each value (one for single-valued keys).
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (many, one): (&[String], Option<&str>) = match self {
+            Found::Context(ContextValue::Single(v)) => (&[], Some(v)),
+            Found::Context(ContextValue::Multi(vs)) => (vs, None),
+            Found::Derived(v) => (&[], Some(v)),
+        };
+        many.iter().map(String::as_str).chain(one)
+    }
+
+    /// An empty multivalued key counts as absent for `Null`.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Found::Context(ContextValue::Multi(vs)) if vs.is_empty())
+    }
+}
+
+impl<'a> Facts<'a> {
+    /// Wraps a request.
+    pub fn new(request: &'a AuthzRequest) -> Facts<'a> {
+        let principal_account = match request.context.get("aws:principalaccount") {
+            Some(ContextValue::Single(v)) => Some(v.as_str()),
+            _ => arn_account(&request.principal),
+        };
+        Facts { request, principal_account }
+    }
+
+    /// Looks up a lowercased key; the request's own values win over derived ones.
+    pub fn lookup(&self, key: &str) -> Option<Found<'a>> {
+        if let Some(v) = self.request.context.get(key) {
+            return Some(Found::Context(v));
+        }
+        let principal = self.request.principal.as_str();
+        let derived: Cow<'a, str> = match key {
+            "aws:principalaccount" => Cow::Borrowed(self.principal_account?),
+            "aws:principalarn" if principal != ANONYMOUS => principal_arn(principal),
+            "aws:resourceaccount" => Cow::Borrowed(self.resource_account()?),
+            _ => return None,
+        };
+        Some(Found::Derived(derived))
+    }
+
+    /// The one value of a single-valued key, for variable substitution; multivalued keys have none.
+    pub fn single(&self, key: &str) -> Option<Cow<'a, str>> {
+        match self.lookup(key)? {
+            Found::Context(ContextValue::Single(v)) => Some(Cow::Borrowed(v)),
+            Found::Context(ContextValue::Multi(_)) => None,
+            Found::Derived(v) => Some(v),
+        }
+    }
+
+    fn resource_account(&self) -> Option<&'a str> {
+        self.request.resource_account.as_deref().or_else(|| arn_account(&self.request.resource))
+    }
+
+    /// Same-account evaluation applies unless both accounts are known and differ.
+    fn same_account(&self) -> bool {
+        match (self.principal_account, self.resource_account()) {
+            (Some(p), Some(r)) => p == r,
+            _ => true,
+        }
+    }
+}
+
+/// `aws:PrincipalArn`: the role ARN for an assumed-role session, the caller's ARN otherwise.
+fn principal_arn(principal: &str) -> Cow<'_, str> {
+    match assumed_role(principal) {
+        Some((account, role)) => {
+            let partition = principal.split(':').nth(1).unwrap_or("aws");
+            Cow::Owned(format!("arn:{partition}:iam::{account}:role/{role}"))
+        }
+        None => Cow::Borrowed(principal),
+    }
 }

@@ -14,6 +14,9 @@ pub mod request;
 pub mod validate;
 pub mod variables;
 
+#[cfg(test)]
+mod tests;
+
 pub use document::{Effect, Policy, PolicyError};
-pub use evaluate::{decide, Decision, Layer, Matched, Outcome, PolicyLayers};
+pub use evaluate::{decide, denial_message, Decision, Layer, Matched, Outcome, PolicyLayers};
 pub use request::{AuthzRequest, ContextValue, RequestContext, ANONYMOUS};

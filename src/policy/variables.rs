@@ -1,1 +1,109 @@
-//! (placeholder: filled by the engine/validate work)
+//! Policy variables: `${aws:username}`, `${aws:PrincipalTag/team}`, `${key, 'default'}` and the escapes
+//! `${*}`, `${?}`, `${$}`.
+//!
+//! IAM substitutes variables only in policies whose Version is `2012-10-17`; under `2008-10-17` or with
+//! no Version the text is literal. A variable whose key has no value (and no default) makes the whole
+//! entry match nothing. Source: IAM User Guide, "IAM policy elements: Variables and tags".
+
+use std::borrow::Cow;
+
+/// One part of a value that contains variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Policy text; its `*` and `?` stay wildcards where the operator has wildcards.
+    Text(Box<str>),
+    /// `${*}`, `${?}` or `${$}`: a character that must be matched literally.
+    Literal(char),
+    /// `${key}` or `${key, 'default'}`; the key is stored lowercased (context keys are case-insensitive).
+    Var {
+        /// Lowercased context key.
+        key: Box<str>,
+        /// The value used when the key is absent.
+        default: Option<Box<str>>,
+    },
+}
+
+/// A value with at least one `${...}`, kept in pieces until a request supplies the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+/// Splits `text` into pieces when it contains a variable; `None` when it is plain text (the common,
+/// allocation-free case) or when variables are not enabled by the policy Version.
+pub fn compile(text: &str, variables_enabled: bool) -> Option<Template> {
+    if !variables_enabled || !text.contains("${") {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else { break };
+        if start > 0 {
+            pieces.push(Piece::Text(rest[..start].into()));
+        }
+        pieces.push(parse_var(&rest[start + 2..start + len]));
+        rest = &rest[start + len + 1..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.into()));
+    }
+    Some(Template { pieces })
+}
+
+fn parse_var(inner: &str) -> Piece {
+    match inner.trim() {
+        "*" => return Piece::Literal('*'),
+        "?" => return Piece::Literal('?'),
+        "$" => return Piece::Literal('$'),
+        _ => {}
+    }
+    let (key, default) = match inner.split_once(',') {
+        Some((key, default)) => (key, Some(unquote(default.trim()))),
+        None => (inner, None),
+    };
+    Piece::Var { key: key.trim().to_ascii_lowercase().into(), default: default.map(Into::into) }
+}
+
+fn unquote(text: &str) -> &str {
+    text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).unwrap_or(text)
+}
+
+impl Template {
+    /// Substitutes the request's values. With `escape`, the result is a pattern for
+    /// [`crate::policy::matching::glob_match`] in escape mode: substituted text and `${*}`-style literals
+    /// are `\`-escaped so they never act as wildcards. `None` when a variable has no value.
+    pub fn resolve<'a, F>(&self, lookup: F, escape: bool) -> Option<String>
+    where
+        F: Fn(&str) -> Option<Cow<'a, str>>,
+    {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) if escape => push_escaped(&mut out, text, false),
+                Piece::Text(text) => out.push_str(text),
+                Piece::Literal(c) if escape => push_escaped(&mut out, c.encode_utf8(&mut [0; 4]), true),
+                Piece::Literal(c) => out.push(*c),
+                Piece::Var { key, default } => {
+                    let value = lookup(key).or_else(|| default.as_deref().map(Cow::Borrowed))?;
+                    if escape {
+                        push_escaped(&mut out, &value, true);
+                    } else {
+                        out.push_str(&value);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Escapes `\` always and, for substituted text, the wildcards too.
+fn push_escaped(out: &mut String, text: &str, wildcards_too: bool) {
+    for c in text.chars() {
+        if c == '\\' || (wildcards_too && matches!(c, '*' | '?')) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}

@@ -118,9 +118,10 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        let mut hint = self.rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
-        hint.set_lower(hint.lower() + prefix);
-        if let Some(upper) = hint.upper() {
+        let rest = self.rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + prefix);
+        if let Some(upper) = rest.upper() {
             hint.set_upper(upper + prefix);
         }
         hint

@@ -4,44 +4,14 @@
 //! serve this name at all", so a CONNECT to anything else is refused (or tunnelled when configured)
 //! without terminating TLS for it.
 
+use crate::classify::hosts::parse_host;
 use crate::classify::Service;
 
-/// DNS suffixes of the AWS partitions.
-const SUFFIXES: [&str; 8] = [
-    "amazonaws.com.cn",
-    "amazonaws.com",
-    "api.aws",
-    "on.aws",
-    "c2s.ic.gov",
-    "sc2s.sgov.gov",
-    "cloud.adc-e.uk",
-    "csp.hci.ic.gov",
-];
-
 /// The service whose endpoint serves `host` (no port), or `None` for a host no ECR/S3 endpoint serves.
+/// Delegates to the classifier's host parser, so CONNECT admits exactly the hosts requests can be
+/// classified for.
 pub fn service_of(host: &str) -> Option<Service> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let labels: Vec<&str> = SUFFIXES
-        .iter()
-        .find_map(|s| host.strip_suffix(s).and_then(|rest| rest.strip_suffix('.')))?
-        .split('.')
-        .collect();
-    let is_ecr = |l: &&str| *l == "ecr" || *l == "ecr-fips";
-    let dkr = labels.windows(2).any(|w| w[0] == "dkr" && is_ecr(&w[1]))
-        || labels.iter().any(|l| *l == "dkr-ecr" || *l == "dkr-ecr-fips");
-    if dkr {
-        Some(Service::EcrDkr)
-    } else if labels.iter().any(is_ecr) {
-        Some(Service::EcrApi)
-    } else if labels.iter().any(|l| is_s3_label(l)) {
-        Some(Service::S3)
-    } else {
-        None
-    }
-}
-
-fn is_s3_label(label: &str) -> bool {
-    label == "s3" || (label.starts_with("s3-") && !label.starts_with("s3-control"))
+    parse_host(host).ok().map(|info| info.service)
 }
 
 #[cfg(test)]

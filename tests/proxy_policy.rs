@@ -1,0 +1,125 @@
+//! The edge with the real authorizer and the seed org-only endpoint policy (policies/org-only-ecr.json):
+//! requests shaped as the aws CLI and docker send them (tests/requests/*.json) are forwarded or answered
+//! with the denial the service would send (design.md §4), and a denied request never reaches upstream.
+
+mod proxy_support;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use proxy_support::*;
+use vpce_proxy::config::{Config, PrincipalConfig};
+
+const ACCOUNT_REGISTRY: &str = "123456789123.dkr.ecr.us-east-1.amazonaws.com";
+const FOREIGN_REGISTRY: &str = "999999999999.dkr.ecr.us-east-1.amazonaws.com";
+const API: &str = "api.ecr.us-east-1.amazonaws.com";
+const CI_ROLE: &str = "arn:aws:sts::123456789123:assumed-role/ci/session1";
+const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/ecr/aws4_request, \
+                     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123456789abcdef";
+/// `AWS:statictoken`, the registry Basic credential docker sends after `docker login`.
+const BASIC: &str = "Basic QVdTOnN0YXRpY3Rva2Vu";
+
+fn org_only(config: &mut Config) {
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/org-only-ecr.json");
+    config.endpoint.account = Some("123456789123".into());
+    config.policies.insert("ecr.api".into(), policy.clone());
+    config.policies.insert("ecr.dkr".into(), policy);
+    config.principals.push(PrincipalConfig {
+        arn: CI_ROLE.into(),
+        org_id: Some("o-21ej9awi6a".into()),
+        access_key_ids: vec!["AKIAIOSFODNN7EXAMPLE".into()],
+        registry_tokens: vec!["statictoken".into()],
+        ..PrincipalConfig::default()
+    });
+}
+
+fn ecr_api(operation: &str, body: &str) -> Request<Full<Bytes>> {
+    Request::post("/")
+        .header("host", API)
+        .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-date", "20260101T000000Z")
+        .header("authorization", SIGV4)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn registry(method: &str, host: &str, path: &str, auth: Option<&str>) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder().method(method).uri(path).header("host", host);
+    if let Some(auth) = auth {
+        builder = builder.header("authorization", auth);
+    }
+    builder.body(Full::default()).unwrap()
+}
+
+/// Seed scenario (a): DeleteRepository on base-image3 is explicitly denied with the ECR API's 400
+/// AccessDeniedException, while DescribeImages by the same org principal is forwarded unchanged
+/// (IAM User Guide, "Policy evaluation logic"; ECR User Guide, "Interface VPC endpoints").
+#[tokio::test]
+async fn ecr_api_explicit_deny_and_allow() {
+    let upstream = upstream(&[API]).await;
+    let proxy = proxy_live(&upstream, org_only).await;
+
+    let denied =
+        request(&proxy, API, false, ecr_api("DeleteRepository", r#"{"repositoryName":"base-image3"}"#)).await;
+    assert_eq!(denied.status, 400);
+    assert_eq!(denied.headers["x-amzn-errortype"], "AccessDeniedException");
+    assert!(denied.headers.contains_key("x-amzn-requestid"));
+    let json = denied.json();
+    assert_eq!(json["__type"], "AccessDeniedException");
+    assert_eq!(
+        json["message"],
+        format!(
+            "User: {CI_ROLE} is not authorized to perform: ecr:DeleteRepository on resource: \
+             arn:aws:ecr:us-east-1:123456789123:repository/base-image3 with an explicit deny in a VPC endpoint policy"
+        )
+    );
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 0, "a denied request never reaches upstream");
+
+    let body = r#"{"repositoryName":"team/app","registryId":"123456789123"}"#;
+    let allowed = request(&proxy, API, true, ecr_api("DescribeImages", body)).await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
+    assert_eq!(allowed.json()["body_len"], body.len());
+}
+
+/// Registry requests: the own-account pull by an org principal is forwarded; a push to a foreign
+/// account's registry and an anonymous pull are refused with the registry's 403 DENIED
+/// (distribution spec error codes; docker prints `denied: User: ...`).
+#[tokio::test]
+async fn registry_decisions_through_the_tunnel() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy_live(&upstream, org_only).await;
+
+    let pull = registry("GET", ACCOUNT_REGISTRY, "/v2/team/app/manifests/latest", Some(BASIC));
+    let response = request(&proxy, ACCOUNT_REGISTRY, false, pull).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.json()["path"], "/v2/team/app/manifests/latest");
+    let forwarded = upstream.connections.load(Ordering::SeqCst);
+
+    let rows = [
+        ("PUT", FOREIGN_REGISTRY, "/v2/app/manifests/v1", Some(BASIC), CI_ROLE, "ecr:PutImage"),
+        ("GET", ACCOUNT_REGISTRY, "/v2/team/app/manifests/latest", None, "anonymous", "ecr:BatchGetImage"),
+    ];
+    for (method, host, path, auth, who, action) in rows {
+        let response = request(&proxy, host, false, registry(method, host, path, auth)).await;
+        assert_eq!(response.status, 403, "{method} {host}{path}");
+        assert_eq!(response.headers["docker-distribution-api-version"], "registry/2.0");
+        let json = response.json();
+        assert_eq!(json["errors"][0]["code"], "DENIED");
+        let message = json["errors"][0]["message"].as_str().unwrap();
+        let expected = format!("User: {who} is not authorized to perform: {action} on resource: ");
+        assert!(message.starts_with(&expected), "{message}");
+        assert!(
+            message.ends_with(&format!("because no VPC endpoint policy allows the {action} action")),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        upstream.connections.load(Ordering::SeqCst),
+        forwarded,
+        "denied requests never reach upstream"
+    );
+}

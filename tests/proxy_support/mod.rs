@@ -1,0 +1,364 @@
+//! Shared pieces for the edge tests: a TLS upstream that echoes what it received, a scripted authorizer,
+//! an in-process proxy, and a client that goes CONNECT -> TLS (trusting the proxy CA) -> HTTP.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use vpce_proxy::admin::Metrics;
+use vpce_proxy::audit::AuditLog;
+use vpce_proxy::authorize::{Authorizer, ConnFacts, Verdict};
+use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
+use vpce_proxy::config::{Config, UpstreamRoute};
+use vpce_proxy::policy::{Decision, Layer, Outcome, RequestContext};
+use vpce_proxy::proxy::{self, Authorize, AuthorizerSource, ProxyState};
+use vpce_proxy::reload::LiveAuthorizer;
+
+/// The registry host most tests use.
+pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+/// A test deadline: every wait in these tests is bounded by it.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A TLS upstream stand-in with its own CA, counting the TCP connections it accepted.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub ca_pem: String,
+    pub connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the echo upstream on 127.0.0.1:0 serving the given names (h2 and HTTP/1.1 by ALPN).
+pub async fn upstream(names: &[&str]) -> Upstream {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test upstream CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf_params =
+        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let mut tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
+        .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let service = hyper::service::service_fn(echo);
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, ca_pem: ca.pem(), connections, task }
+}
+
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// `/stream?chunks=N&delay_ms=D` streams N 1 KiB chunks D ms apart; anything else is echoed as JSON.
+async fn echo(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+    let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    if let Some(query) = path.strip_prefix("/stream?") {
+        let arg = |name: &str| -> u64 {
+            query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
+        };
+        let (chunks, delay) = (arg("chunks"), arg("delay_ms"));
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for _ in 0..chunks {
+                if tx.send(Bytes::from(vec![b'x'; 1024])).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+        });
+        return Ok(Response::new(ChannelBody(rx).boxed()));
+    }
+    let method = req.method().to_string();
+    let version = format!("{:?}", req.version());
+    let authority = req.uri().authority().map(|a| a.to_string());
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let json = serde_json::json!({
+        "method": method, "path": path, "version": version, "authority": authority, "headers": headers,
+        "body_len": body.len(), "body_sha256": hex::encode(Sha256::digest(&body)),
+    });
+    let mut response = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
+    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    Ok(response)
+}
+
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Decides like a tiny endpoint policy: PUT and paths under `/deny` are denied, everything else allowed.
+/// `POST` with `X-Amz-Target` asks for 64 body bytes first, as the ECR API classifier does.
+pub struct Scripted;
+
+impl Authorize for Scripted {
+    fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
+        head.headers.contains_key("x-amz-target").then_some(64)
+    }
+
+    fn authorize(
+        &self,
+        head: &RequestHead<'_>,
+        body: Option<&[u8]>,
+        _: &ConnFacts,
+    ) -> Result<Verdict, Refusal> {
+        if head.path.starts_with("/refuse") {
+            return Err(Refusal("the path is not a registry API path".into()));
+        }
+        let action = if head.method == "PUT" { "ecr:PutImage" } else { "ecr:BatchGetImage" };
+        let resource = "arn:aws:ecr:us-east-1:123456789012:repository/app".to_string();
+        let denied = head.method == "PUT"
+            || head.path.starts_with("/deny")
+            || body.is_some_and(|b| b.starts_with(b"deny"));
+        let decision = if denied {
+            Decision {
+                outcome: Outcome::ImplicitDeny,
+                denied_by: Some(Layer::VpcEndpoint),
+                message: Some(format!(
+                    "User: anonymous is not authorized to perform: {action} on resource: {resource} because no VPC \
+                     endpoint policy allows the {action} action"
+                )),
+                matched: vec![],
+            }
+        } else {
+            Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: vec![] }
+        };
+        let host = HostInfo {
+            service: Service::EcrDkr,
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            account: Some("123456789012".into()),
+            bucket: None,
+        };
+        let permission = Permission { action: action.into(), resource, resource_account: None };
+        Ok(Verdict {
+            classification: Classification {
+                host,
+                permission: Some(permission),
+                additional: vec![],
+                context: RequestContext::new(),
+            },
+            principal: "anonymous".into(),
+            decision,
+        })
+    }
+
+    fn wants_response(&self, _: &Verdict) -> bool {
+        false
+    }
+
+    fn observe_response(&self, _: &Verdict, _: u16, _: &[u8]) {}
+}
+
+impl AuthorizerSource for Scripted {
+    fn current(&self) -> Arc<dyn Authorize> {
+        Arc::new(Scripted)
+    }
+}
+
+/// A running in-process proxy; dropping `stop` (or sending on it) starts the graceful shutdown.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub state: Arc<ProxyState>,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    pub fn ca_pem(&self) -> String {
+        self.state.certs.ca_pem().to_string()
+    }
+}
+
+/// A config whose registry and API hosts route to `upstream`, trusting its CA.
+pub fn config_for(upstream: &Upstream, dir: &Path) -> Config {
+    let ca_file = dir.join("upstream-ca.pem");
+    std::fs::write(&ca_file, &upstream.ca_pem).unwrap();
+    let mut config = Config::default();
+    config.ca.dir = dir.join("certs");
+    config.upstream_tls.extra_ca = Some(ca_file);
+    config.upstreams = vec![
+        UpstreamRoute {
+            host: "*.dkr.ecr.us-east-1.amazonaws.com".into(),
+            address: upstream.addr.to_string(),
+        },
+        UpstreamRoute { host: "api.ecr.us-east-1.amazonaws.com".into(), address: upstream.addr.to_string() },
+    ];
+    config
+}
+
+/// Starts the proxy on 127.0.0.1:0 with `config` (built by `edit` from [`config_for`]), deciding with
+/// the [`Scripted`] authorizer.
+pub async fn proxy(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy {
+    start(upstream, edit, |_| Arc::new(Scripted)).await
+}
+
+/// Like [`proxy`], deciding with the real [`Authorizer`] built from the config, behind a
+/// [`LiveAuthorizer`] as `run` does.
+pub async fn proxy_live(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy {
+    start(upstream, edit, |config| {
+        Arc::new(LiveAuthorizer::new(Authorizer::from_config(config).expect("test config loads")))
+    })
+    .await
+}
+
+async fn start(
+    upstream: &Upstream,
+    edit: impl FnOnce(&mut Config),
+    source: impl FnOnce(&Config) -> Arc<dyn AuthorizerSource>,
+) -> Proxy {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_for(upstream, dir.path());
+    edit(&mut config);
+    let live = source(&config);
+    let state = Arc::new(
+        ProxyState::new(config, live, Arc::new(Metrics::new()), Arc::new(AuditLog::disabled())).unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(proxy::serve(listener, Arc::clone(&state), async move {
+        let _ = stopped.await;
+    }));
+    Proxy { addr, state, stop: Some(stop), done, dir }
+}
+
+/// Sends `CONNECT target HTTP/1.1` with `extra` header lines and returns the stream and the response head.
+pub async fn connect(proxy: SocketAddr, target: &str, extra: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let response = read_head(&mut stream).await;
+    (stream, response)
+}
+
+/// Reads a response head byte by byte (so nothing after it is consumed); empty on EOF.
+pub async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(DEADLINE, stream.read(&mut byte)).await.expect("head in time") {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// TLS over an established tunnel, trusting only `ca_pem`, offering `alpn`.
+pub async fn tls(
+    stream: TcpStream,
+    sni: &str,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    connector.connect(ServerName::try_from(sni.to_string()).unwrap(), stream).await
+}
+
+/// A response with its body collected.
+#[derive(Debug)]
+pub struct Collected {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Collected {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+}
+
+/// One request through a fresh CONNECT tunnel for `host`, over h2 when `h2` else HTTP/1.1.
+pub async fn request(proxy: &Proxy, host: &str, h2: bool, req: Request<Full<Bytes>>) -> Collected {
+    let (stream, head) = connect(proxy.addr, &format!("{host}:443"), "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
+    let tls = tls(stream, host, &proxy.ca_pem(), alpn).await.unwrap();
+    send(tls, h2, req).await
+}
+
+/// Sends one request over an established TLS stream.
+pub async fn send(
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
+    h2: bool,
+    req: Request<Full<Bytes>>,
+) -> Collected {
+    let io = TokioIo::new(tls);
+    let response = if h2 {
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(req).await.unwrap()
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(req).await.unwrap()
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Collected { status, headers, body }
+}
