@@ -15,11 +15,13 @@ from .world import (
     API_HOST,
     DEV,
     FOREIGN_REGISTRY,
+    MARKETPLACE_REGISTRY,
     MP_ADMIN,
     MP_DEVELOPER,
     MP_READONLY,
     OUTSIDER,
     OWN_REGISTRY,
+    S3_OTHER_BUCKET_POLICY,
 )
 
 EXPLICIT_DENY = "with an explicit deny in a VPC endpoint policy"
@@ -35,16 +37,18 @@ class Outcome:
     text: str
 
     def summary(self) -> str:
+        """`allowed`, or `refused: ` and the part of the output that says why (the AWS message when shown)."""
         if self.allowed:
             return "allowed"
-        for line in self.text.splitlines():
-            for marker in ("AccessDenied", "denied: ", "User: ", "Error", "error"):
-                if marker in line:
-                    return "refused: " + _shorten(line.strip())
-        return "refused: " + _shorten(self.text.strip().splitlines()[-1] if self.text.strip() else "(no output)")
+        for marker in ("denied: User: ", "User: ", "<Code>AccessDenied", "403 (Forbidden)", "rror"):
+            at = self.text.find(marker)
+            if at >= 0:
+                return "refused: " + _shorten(self.text[at:].splitlines()[0].rstrip('"'))
+        lines = self.text.strip().splitlines()
+        return "refused: " + _shorten(lines[-1] if lines else "(no output)")
 
 
-def _shorten(line: str, width: int = 150) -> str:
+def _shorten(line: str, width: int = 170) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
@@ -83,6 +87,7 @@ class Stories:
         self.lab = lab
         self._dockerd = None
         self._deny_proxy = None
+        self._mp_proxy = None
         self._image = None
 
     @property
@@ -99,8 +104,8 @@ class Stories:
         return self._image
 
     # -- helpers -------------------------------------------------------------------------------------
-    def aws(self, persona, *args) -> Outcome:
-        return _result(clients.aws(self.lab.proxy, persona, ["ecr", *args]))
+    def aws(self, persona, *args, proxy=None) -> Outcome:
+        return _result(clients.aws(proxy or self.lab.proxy, persona, ["ecr", *args]))
 
     def push(self, persona, ref, proxy=None) -> Outcome:
         return _result(
@@ -116,8 +121,14 @@ class Stories:
     def deny_proxy(self):
         """A second proxy, same story, whose S3 endpoint policy allows only some other bucket."""
         if self._deny_proxy is None:
-            self._deny_proxy = self.lab.start_proxy("proxy-s3-other-bucket", s3_policy="s3-other-bucket-only.json")
+            self._deny_proxy = self.lab.start_proxy("proxy-s3-other-bucket", s3_policy=S3_OTHER_BUCKET_POLICY)
         return self._deny_proxy
+
+    def mp_proxy(self):
+        """Story (b): the AWS default endpoint policies; the personas' identity policies decide."""
+        if self._mp_proxy is None:
+            self._mp_proxy = self.lab.start_proxy("proxy-marketplace", ecr_policy=None, s3_policy=None)
+        return self._mp_proxy
 
     def dockerd(self):
         if self._dockerd is None:
@@ -146,7 +157,7 @@ class Stories:
 
     # -- the stories ---------------------------------------------------------------------------------
     def rows(self) -> list:
-        own, foreign = OWN_REGISTRY, FOREIGN_REGISTRY
+        own, foreign, mp = OWN_REGISTRY, FOREIGN_REGISTRY, MARKETPLACE_REGISTRY
         a, b = "a: org-only endpoint", "b: marketplace personas"
         return [
             Row(a, "aws", "ecr get-authorization-token (dev, org member)", "allowed",
@@ -181,32 +192,50 @@ class Stories:
             Row(a, "docker", f"push {foreign}/app:docker", "denied",
                 lambda: self.docker_push(DEV, f"{foreign}/app:docker"),
                 ["denied: " + _user(DEV)]),
-            Row(b, "skopeo", f"mp-admin copy → {own}/len-s-mp/admin-repo:v1", "allowed",
-                lambda: self.push(MP_ADMIN, f"{own}/len-s-mp/admin-repo:v1")),
-            Row(b, "skopeo", f"mp-developer copy → {own}/len-s-mp/sample-repository-1:v1", "allowed",
-                lambda: self.push(MP_DEVELOPER, f"{own}/len-s-mp/sample-repository-1:v1")),
-            Row(b, "skopeo", f"mp-developer copy → {own}/len-s-mp/other-repo:v1", "denied",
-                lambda: self.push(MP_DEVELOPER, f"{own}/len-s-mp/other-repo:v1"),
-                ["denied: " + _user(MP_DEVELOPER), NO_IDENTITY_ALLOW]),
-            Row(b, "skopeo", f"mp-readonly copy {own}/len-s-mp/sample-repository-1:v1 → oci:…", "allowed",
-                lambda: self.pull(MP_READONLY, f"{own}/len-s-mp/sample-repository-1:v1", name="ro")),
-            Row(b, "skopeo", f"mp-readonly copy → {own}/len-s-mp/sample-repository-1:v2", "denied",
-                lambda: self.push(MP_READONLY, f"{own}/len-s-mp/sample-repository-1:v2"),
-                ["denied: " + _user(MP_READONLY), NO_IDENTITY_ALLOW]),
+            Row(b, "skopeo", f"mp-admin copy → {mp}/len-s-mp/admin-repo:v1", "allowed",
+                lambda: self.push(MP_ADMIN, f"{mp}/len-s-mp/admin-repo:v1", proxy=self.mp_proxy())),
+            Row(b, "skopeo", f"mp-developer copy → {mp}/len-s-mp/sample-repository-1:v1", "allowed",
+                lambda: self.push(MP_DEVELOPER, f"{mp}/len-s-mp/sample-repository-1:v1", proxy=self.mp_proxy())),
+            # The developer may not even check layers outside sample-repository*: the HEAD is refused (no
+            # body, so skopeo prints the status) and the registry never sees the repository.
+            Row(b, "skopeo", f"mp-developer copy → {mp}/len-s-mp/other-repo:v1", "denied",
+                lambda: self._refused_before_registry(
+                    self.push(MP_DEVELOPER, f"{mp}/len-s-mp/other-repo:v1", proxy=self.mp_proxy()),
+                    mp, "len-s-mp/other-repo"),
+                ["403 (Forbidden)", f"registry saw no request for {mp}/len-s-mp/other-repo"]),
+            Row(b, "aws", "mp-developer ecr describe-images --repository-name len-s-mp/sample-repository-1",
+                "denied",
+                lambda: self.aws(MP_DEVELOPER, "describe-images", "--repository-name", "len-s-mp/sample-repository-1",
+                                 proxy=self.mp_proxy()),
+                ["AccessDeniedException", _user(MP_DEVELOPER), NO_IDENTITY_ALLOW + " ecr:DescribeImages action"]),
+            Row(b, "skopeo", f"mp-readonly copy {mp}/len-s-mp/sample-repository-1:v1 → oci:… (layer via S3)",
+                "allowed",
+                lambda: self.pull(MP_READONLY, f"{mp}/len-s-mp/sample-repository-1:v1", proxy=self.mp_proxy(),
+                                  name="ro")),
+            # The layers are already there (HEAD allowed to readers), so the first write is the manifest PUT.
+            Row(b, "skopeo", f"mp-readonly copy → {mp}/len-s-mp/sample-repository-1:v2", "denied",
+                lambda: self.push(MP_READONLY, f"{mp}/len-s-mp/sample-repository-1:v2", proxy=self.mp_proxy()),
+                ["denied: " + _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:PutImage action"]),
             Row(b, "aws", "mp-readonly ecr describe-images --repository-name len-s-mp/sample-repository-1",
                 "allowed",
-                lambda: self.aws(MP_READONLY, "describe-images", "--repository-name", "len-s-mp/sample-repository-1")),
+                lambda: self.aws(MP_READONLY, "describe-images", "--repository-name", "len-s-mp/sample-repository-1",
+                                 proxy=self.mp_proxy())),
             Row(b, "aws", "mp-readonly ecr delete-repository --repository-name len-s-mp/sample-repository-1",
                 "denied",
                 lambda: self.aws(MP_READONLY, "delete-repository", "--repository-name",
-                                 "len-s-mp/sample-repository-1"),
-                ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository"]),
+                                 "len-s-mp/sample-repository-1", proxy=self.mp_proxy()),
+                ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository action"]),
         ]
 
     def _foreign_skopeo_push(self) -> Outcome:
         outcome = self.push(DEV, f"{FOREIGN_REGISTRY}/app:lab")
         if not foreign_repository_requests(self.lab.registry.access_log()):
             outcome.text += f"\nregistry saw no request for {FOREIGN_REGISTRY} beyond the /v2/ ping"
+        return outcome
+
+    def _refused_before_registry(self, outcome: Outcome, host: str, repo: str) -> Outcome:
+        if not registry_requests(self.lab.registry.access_log(), host, repo):
+            outcome.text += f"\nregistry saw no request for {host}/{repo}"
         return outcome
 
     def _pull_s3_denied(self) -> Outcome:
@@ -230,12 +259,17 @@ class Stories:
         return outcome
 
 
+def registry_requests(registry_log: str, host: str, repo: str = "") -> list:
+    """Request URIs the registry logged for `host` (and under `/v2/<repo>` when given), without the
+    `GET /v2/` ping (it needs no permission and is forwarded): what a refused push must leave empty."""
+    found = re.findall(rf"http\.request\.host={re.escape(host)} .*?http\.request\.uri=(\S+)", registry_log)
+    uris = [uri.strip('"') for uri in found]
+    return [u for u in uris if u != "/v2/" and u.startswith(f"/v2/{repo}")]
+
+
 def foreign_repository_requests(registry_log: str) -> list:
-    """Requests the registry received for the foreign account's host other than the `GET /v2/` ping (which
-    needs no permission and is forwarded): what a refused push must leave empty."""
-    host = re.escape(FOREIGN_REGISTRY)
-    found = re.findall(rf"http\.request\.host={host} .*?http\.request\.uri=(\S+)", registry_log)
-    return [uri for uri in found if uri.strip('"') != "/v2/"]
+    """Requests the registry received for the foreign account's registry beyond the ping."""
+    return registry_requests(registry_log, FOREIGN_REGISTRY)
 
 
 def _steps(procs) -> Outcome:

@@ -15,8 +15,17 @@ from .procs import Proc, free_port, started, wait_port
 from .proxy import REPO_ROOT, Principal, Proxy
 from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
 
-POLICIES = REPO_ROOT / "tests" / "e2e" / "policies"
+#: The shipped seed policies (policies/README.md); the lab runs exactly these.
+POLICIES = REPO_ROOT / "policies"
+#: Test-only variants that have no place among the seed policies.
+TEST_POLICIES = REPO_ROOT / "tests" / "e2e" / "policies"
+ORG_POLICY = POLICIES / "org-only-ecr.json"
+S3_POLICY = POLICIES / "s3-layer-bucket.json"
+S3_OTHER_BUCKET_POLICY = TEST_POLICIES / "s3-other-bucket-only.json"
 ORG = "o-21ej9awi6a"
+#: The AWS Marketplace seller account of story (b) (its repositories live under `len-s-mp/`).
+MARKETPLACE_ACCOUNT = "709825985650"
+MARKETPLACE_REGISTRY = f"{MARKETPLACE_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 FOREIGN_ACCOUNT = "999999999999"
 OWN_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 FOREIGN_REGISTRY = f"{FOREIGN_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -50,16 +59,16 @@ OUTSIDER = Persona(
     "outsider", "arn:aws:iam::444455556666:user/outsider", "o-0therorg00", "AKIALABOUTSIDER00001", "outsider"
 )
 MP_ADMIN = Persona(
-    "mp-admin", f"arn:aws:iam::{ACCOUNT}:user/mp-admin", ORG, "AKIALABMPADMIN000001", "mp-admin",
-    ["mp-administrator.json"],
+    "mp-admin", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-admin", None, "AKIALABMPADMIN000001", "mp-admin",
+    ["marketplace-administrator.json"],
 )
 MP_DEVELOPER = Persona(
-    "mp-developer", f"arn:aws:iam::{ACCOUNT}:user/mp-developer", ORG, "AKIALABMPDEV00000001", "mp-developer",
-    ["mp-developer.json"],
+    "mp-developer", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-developer", None, "AKIALABMPDEV00000001",
+    "mp-developer", ["marketplace-developer.json"],
 )
 MP_READONLY = Persona(
-    "mp-readonly", f"arn:aws:iam::{ACCOUNT}:user/mp-readonly", ORG, "AKIALABMPREAD0000001", "mp-readonly",
-    ["mp-readonly.json"],
+    "mp-readonly", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-readonly", None, "AKIALABMPREAD0000001",
+    "mp-readonly", ["marketplace-readonly.json"],
 )
 PERSONAS = [DEV, OUTSIDER, MP_ADMIN, MP_DEVELOPER, MP_READONLY]
 
@@ -84,7 +93,7 @@ class Lab:
             self.registry = self._own(
                 Registry(self.dir, "registry-s3", self.cert, self.key, self.ca.cert_path, self.moto, users)
             )
-            self.proxy = self.start_proxy("proxy-story", s3_policy="s3-layer-bucket-only.json")
+            self.proxy = self.start_proxy("proxy-story", s3_policy=S3_POLICY)
         except BaseException:
             self.close()
             raise
@@ -105,15 +114,13 @@ class Lab:
             (f"s3.{REGION}.amazonaws.com", moto),
         ]
 
-    def start_proxy(
-        self, name, s3_policy=None, ecr_policy="endpoint-org-only.json", registry=None, routes=None
-    ) -> Proxy:
-        """A proxy with the story principals; `None` policies mean the AWS default (allow all)."""
+    def start_proxy(self, name, s3_policy=None, ecr_policy=ORG_POLICY, registry=None, routes=None) -> Proxy:
+        """A proxy with the story principals; `None` policies mean the AWS default endpoint policy (allow all)."""
         policies = {}
         if ecr_policy:
-            policies = {"ecr.api": POLICIES / ecr_policy, "ecr.dkr": POLICIES / ecr_policy}
+            policies = {"ecr.api": ecr_policy, "ecr.dkr": ecr_policy}
         if s3_policy:
-            policies["s3"] = POLICIES / s3_policy
+            policies["s3"] = s3_policy
         principals = [p.principal() for p in PERSONAS]
         return self._own(
             Proxy(self.dir, name, policies, principals, routes or self.routes(registry), self.ca.cert_path)

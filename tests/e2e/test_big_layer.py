@@ -8,7 +8,7 @@ The registry here uses filesystem storage, to keep moto (S3 in Python) out of a 
 import pytest
 
 from lab.transfer import Curl, RssSampler, random_file
-from lab.world import DEV, OWN_REGISTRY
+from lab.world import DEV, OWN_REGISTRY, S3_POLICY
 
 GIB = 1 << 30
 RSS_LIMIT_KB = 64 * 1000  # 64 MB
@@ -17,7 +17,7 @@ RSS_LIMIT_KB = 64 * 1000  # 64 MB
 @pytest.fixture(scope="module")
 def big_setup(lab, tmp_path_factory):
     registry = lab.fs_registry()
-    proxy = lab.start_proxy("proxy-big", s3_policy="s3-layer-bucket-only.json", registry=registry)
+    proxy = lab.start_proxy("proxy-big", s3_policy=S3_POLICY, registry=registry)
     blob = tmp_path_factory.mktemp("big") / "layer.bin"
     digest = random_file(blob, GIB)
     yield registry, proxy, blob, digest

@@ -10,7 +10,7 @@ from lab import clients
 from lab.counter import ByteCounter
 from lab.stories import foreign_repository_requests
 from lab.transfer import Curl, random_file
-from lab.world import DEV, FOREIGN_REGISTRY, OWN_REGISTRY
+from lab.world import DEV, FOREIGN_REGISTRY, OWN_REGISTRY, S3_POLICY
 
 LAYER = 32 << 20
 
@@ -19,7 +19,7 @@ LAYER = 32 << 20
 def counted(lab, tmp_path_factory):
     counter = ByteCounter(lab.registry.port)
     routes = [(FOREIGN_REGISTRY, f"127.0.0.1:{counter.port}"), (OWN_REGISTRY, f"127.0.0.1:{counter.port}")]
-    proxy = lab.start_proxy("proxy-counted", s3_policy="s3-layer-bucket-only.json", routes=routes)
+    proxy = lab.start_proxy("proxy-counted", s3_policy=S3_POLICY, routes=routes)
     work = tmp_path_factory.mktemp("refused")
     blob = work / "layer.bin"
     digest = random_file(blob, LAYER)
