@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .procs import Proc, run, started, wait_port
+from .procs import Proc, run, started
 from .standins import REGION
 
 
@@ -134,16 +134,16 @@ class Dockerd:
         return run(["docker", *args], env=env, timeout=timeout, input_bytes=input_bytes)
 
     def login(self, registry, persona) -> subprocess.CompletedProcess:
+        """`docker login` with the persona's registry token (as `aws ecr get-login-password | docker login`)."""
         return self.docker(
             "login", "--username", persona.registry_user, "--password-stdin", registry,
             input_bytes=persona.token.encode(),
         )
 
     def import_image(self, tarball: Path, ref: str) -> subprocess.CompletedProcess:
+        """`docker import`: an image without pulling anything from the internet."""
         return self.docker("import", str(tarball), ref)
 
     def stop(self) -> None:
+        """SIGTERM lets dockerd stop its containerd; the process group is killed if it lingers."""
         self.proc.stop(timeout=20)
-
-
-__all__ = ["aws", "skopeo_copy", "oci_image", "text", "Dockerd", "wait_port"]

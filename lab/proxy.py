@@ -124,7 +124,9 @@ class Proxy:
         return records
 
     def log_text(self) -> str:
+        """The proxy's stdout/stderr so far (for failure messages)."""
         return self.proc.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        """SIGTERM (the proxy drains), then SIGKILL if it lingers."""
         self.proc.stop()

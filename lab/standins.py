@@ -39,6 +39,7 @@ class Moto:
 
     @property
     def url(self) -> str:
+        """moto's own loopback address, for setup calls that must not cross the proxy."""
         return f"https://127.0.0.1:{self.port}"
 
     def client(self, service: str):
@@ -62,6 +63,7 @@ class Moto:
             ecr.create_repository(repositoryName=name)
 
     def stop(self) -> None:
+        """Stops moto by PID."""
         self.proc.stop()
 
 
@@ -178,9 +180,11 @@ class Registry:
         started(lambda: wait_port(self.port, self.proc), *[p for p in (self.proc, self.tunnel) if p])
 
     def access_log(self) -> str:
+        """The registry's log: what actually reached the stand-in (the proof a refusal stopped at the proxy)."""
         return self.proc.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        """Stops the registry and its S3 tunnel by PID."""
         self.proc.stop()
         if self.tunnel is not None:
             self.tunnel.stop()

@@ -12,7 +12,6 @@ from pathlib import Path
 from . import clients
 from .procs import run
 from .world import (
-    API_HOST,
     DEV,
     FOREIGN_REGISTRY,
     MARKETPLACE_REGISTRY,
@@ -64,9 +63,11 @@ class Row:
     needles: list = field(default_factory=list)
 
     def expected(self) -> str:
+        """The table's `expected` column: what a reader should see the client do."""
         return "allowed" if self.expect == "allowed" else "denied: " + " … ".join(self.needles)
 
     def check(self, outcome: Outcome) -> bool:
+        """Whether the outcome is the expected one; a denial counts only with AWS's words in it."""
         if self.expect == "allowed":
             return outcome.allowed
         return not outcome.allowed and all(n in outcome.text for n in self.needles)
@@ -308,6 +309,3 @@ def run_rows(rows, out=print) -> int:
         if not ok:
             out("    output: " + _shorten(" ".join(outcome.text.split()), 600))
     return failures
-
-
-__all__ = ["Stories", "Row", "Outcome", "run_rows", "API_HOST"]

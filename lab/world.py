@@ -45,6 +45,7 @@ class Persona:
         self.identity_policies = [POLICIES / p for p in identity_policies]
 
     def principal(self) -> Principal:
+        """The `[[principal]]` the proxy uses to recognise this caller."""
         return Principal(
             arn=self.arn,
             access_key_ids=[self.key_id],
@@ -100,6 +101,7 @@ class Lab:
         self._fs_registry = None
 
     def _own(self, thing):
+        """Registers something to stop at `close()`; returns it."""
         self._stoppables.append(thing)
         return thing
 
