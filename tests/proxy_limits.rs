@@ -215,3 +215,28 @@ async fn drain_timeout_bounds_shutdown() {
     let body = tokio::time::timeout(DEADLINE, response.into_body().collect()).await.unwrap();
     assert!(body.is_err(), "the cut transfer is reported as an error, not as a short success");
 }
+
+/// `limits.handshake_timeout_secs`: a tunnel whose client never starts TLS is closed.
+#[tokio::test]
+async fn silent_tls_client_is_cut_off_after_the_handshake_timeout() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |config| config.limits.handshake_timeout_secs = 1).await;
+    let (mut silent, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (text, waited) = read_until_closed(&mut silent).await;
+    assert_eq!(text, "");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+}
+
+/// `limits.idle_timeout_secs`: a kept-alive connection on which nothing moves is closed.
+#[tokio::test]
+async fn idle_keep_alive_connection_is_closed() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |config| config.limits.idle_timeout_secs = 1).await;
+    let (stream, _) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
+    let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    tls.write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\n\r\n").as_bytes()).await.unwrap();
+    let (text, waited) = read_until_closed(&mut tls).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "served first: {text}");
+    assert!(waited < Duration::from_secs(4), "then closed when idle: {waited:?}");
+}

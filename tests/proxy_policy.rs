@@ -123,3 +123,30 @@ async fn registry_decisions_through_the_tunnel() {
         "denied requests never reach upstream"
     );
 }
+
+/// design.md §5 item 2: a GetAuthorizationToken response passing through the proxy binds the returned
+/// registry password to the SigV4 principal that asked, so docker's later Basic requests are that
+/// principal instead of `anonymous`.
+#[tokio::test]
+async fn authorization_token_response_binds_the_registry_password() {
+    let upstream = upstream(&[API, "*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy_live(&upstream, org_only).await;
+    let basic = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("AWS:{LEARNED_PASSWORD}"))
+        )
+    };
+    let pull = || registry("GET", ACCOUNT_REGISTRY, "/v2/team/app/manifests/latest", Some(&basic));
+
+    let before = request(&proxy, ACCOUNT_REGISTRY, false, pull()).await;
+    assert_eq!(before.status, 403, "unknown password: anonymous");
+    assert!(before.json()["errors"][0]["message"].as_str().unwrap().starts_with("User: anonymous "));
+
+    let login = request(&proxy, API, false, ecr_api("GetAuthorizationToken", "{}")).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+
+    let after = request(&proxy, ACCOUNT_REGISTRY, false, pull()).await;
+    assert_eq!(after.status, 200, "the password is now bound to {CI_ROLE}: {:?}", after.body);
+}

@@ -137,7 +137,7 @@ pub(crate) struct Tee {
     pub overflow: bool,
 }
 
-/// Completes the audit record of one request when dropped.
+/// Completes the audit record of one request when dropped; `ended` says the body was sent in full.
 pub(crate) struct Finisher {
     pub state: Arc<ProxyState>,
     pub record: AuditRecord,
@@ -154,9 +154,6 @@ impl Drop for Finisher {
         self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
         self.record.bytes_out = self.bytes_out;
         self.record.duration_ms = seconds * 1000.0;
-        if let Some(tee) = self.tee.take().filter(|t| self.ended && !t.overflow) {
-            tee.auth.observe_response(&tee.verdict, tee.status, &tee.buf);
-        }
         self.state.audit.write(&self.record);
         self.state.metrics.observe_latency(seconds);
     }
@@ -200,6 +197,16 @@ impl Body for Tracked {
             }
             Some(Err(_)) => this.finisher.state.metrics.record_upstream_error(),
             None => this.finisher.ended = true,
+        }
+        // hyper stops polling once the body says it has ended, so the end is detected here, and the
+        // authorizer learns from the response before its last bytes reach the client.
+        if !this.finisher.ended && this.inner.is_end_stream() {
+            this.finisher.ended = true;
+        }
+        if this.finisher.ended {
+            if let Some(tee) = this.finisher.tee.take().filter(|t| !t.overflow) {
+                tee.auth.observe_response(&tee.verdict, tee.status, &tee.buf);
+            }
         }
         Poll::Ready(polled)
     }

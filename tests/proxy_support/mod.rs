@@ -110,6 +110,10 @@ async fn echo(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> 
         });
         return Ok(Response::new(ChannelBody(rx).boxed()));
     }
+    let target = req.headers().get("x-amz-target").map(|t| t.as_bytes().to_vec()).unwrap_or_default();
+    if target.ends_with(b".GetAuthorizationToken") {
+        return Ok(Response::new(Full::new(Bytes::from(authorization_token_response())).boxed()));
+    }
     let method = req.method().to_string();
     let version = format!("{:?}", req.version());
     let authority = req.uri().authority().map(|a| a.to_string());
@@ -126,6 +130,21 @@ async fn echo(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> 
     let mut response = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
     response.headers_mut().insert("content-type", "application/json".parse().unwrap());
     Ok(response)
+}
+
+/// The registry password [`echo`] hands out for GetAuthorizationToken.
+pub const LEARNED_PASSWORD: &str = "learned-token-123";
+
+/// ECR API Reference, GetAuthorizationToken: base64 `AWS:password`, valid until `expiresAt` (epoch s).
+fn authorization_token_response() -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{LEARNED_PASSWORD}"));
+    let expires =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    serde_json::json!({"authorizationData": [{
+        "authorizationToken": token, "expiresAt": expires, "proxyEndpoint": "https://123456789123.dkr.ecr.us-east-1.amazonaws.com"
+    }]})
+    .to_string()
 }
 
 struct ChannelBody(mpsc::Receiver<Bytes>);
