@@ -1,9 +1,29 @@
 //! One JSON line per decision, with CloudTrail-like field names.
 //!
-//! INTERFACE STUB: the operations work fills in the bodies; the proxy already calls these names, so keep
-//! them. A record never holds an authorization header, token, key or signature: only the fields below.
+//! An endpoint operator answers "who did what, and why was it allowed" from this log, so each line is
+//! self-contained and shaped like a CloudTrail event (`eventTime`, `sourceIPAddress`, `userIdentity`,
+//! `eventSource`, `eventName`, `resources`, `errorCode`) that existing tooling and `jq` recipes already know.
+//! A record never holds an authorization header, token, key or signature: [`AuditRecord`] has no field
+//! that could carry one, and the serialiser writes only the fields below.
 
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+use crate::config::AuditConfig;
+
+/// RFC 3339 in UTC with milliseconds: CloudTrail's `eventTime` shape, precise enough to order a burst.
+const EVENT_TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// Everything the audit log says about one request.
 #[derive(Debug, Clone, Default)]
@@ -40,18 +60,322 @@ pub struct AuditRecord {
     pub duration_ms: f64,
 }
 
-/// Where audit lines go.
-#[derive(Debug, Default)]
+/// Why the audit log could not be opened at start-up (a write error later never fails a request).
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {path}: cannot open for appending: {source}")]
+pub struct AuditError {
+    /// The file named by `[audit] path`.
+    pub path: PathBuf,
+    /// The operating system's reason.
+    pub source: std::io::Error,
+}
+
+/// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
+/// crash loses at most the line being written.
 pub struct AuditLog {
-    _private: (),
+    sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
+    /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
+    path: Option<PathBuf>,
+    failed: AtomicBool,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").field("enabled", &self.sink.is_some()).finish()
+    }
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog::disabled()
+    }
 }
 
 impl AuditLog {
     /// An audit log that drops every record (tests, or `[audit] enabled = false`).
     pub fn disabled() -> AuditLog {
-        AuditLog { _private: () }
+        AuditLog { sink: None, path: None, failed: AtomicBool::new(false) }
+    }
+
+    /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
+    /// (decisions name principals and resources, which are not for every local user to read).
+    pub fn from_config(config: &AuditConfig) -> Result<AuditLog, AuditError> {
+        if !config.enabled {
+            return Ok(AuditLog::disabled());
+        }
+        let writer: Box<dyn Write + Send> = match &config.path {
+            None => Box::new(std::io::stdout()),
+            Some(path) => Box::new(open_append(path)?),
+        };
+        Ok(AuditLog { path: config.path.clone(), ..AuditLog::to_writer(writer) })
+    }
+
+    /// Reopens the audit file by name, so lines go to the new file after logrotate moved the old one
+    /// away (called on SIGHUP); pending lines are flushed to the old file first. No-op for stdout.
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        let (Some(sink), Some(path)) = (&self.sink, &self.path) else { return Ok(()) };
+        let file = open_append(path)?;
+        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writer.flush();
+        *writer = BufWriter::new(Box::new(file));
+        self.failed.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// An audit log writing to any sink; lets tests and embedders capture lines without a file.
+    pub fn to_writer(writer: Box<dyn Write + Send>) -> AuditLog {
+        AuditLog {
+            sink: Some(Mutex::new(BufWriter::new(writer))),
+            path: None,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether records are kept at all, so callers can skip building one.
+    pub fn is_enabled(&self) -> bool {
+        self.sink.is_some()
     }
 
     /// Writes one line; never fails the request (an audit write error is reported once on stderr).
-    pub fn write(&self, _record: &AuditRecord) {}
+    pub fn write(&self, record: &AuditRecord) {
+        let Some(sink) = &self.sink else { return };
+        let mut line = record.to_json_line(OffsetDateTime::now_utc());
+        line.push(b'\n');
+        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = writer.write_all(&line).and_then(|()| writer.flush());
+        drop(writer);
+        if let Err(error) = result {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                eprintln!("vpce-proxy: audit log write failed (further failures not reported): {error}");
+            }
+        }
+    }
+}
+
+/// Appends to `path`, creating it with mode 0600 (decisions name principals and resources, which are
+/// not for every local user to read).
+fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| AuditError { path: path.to_path_buf(), source })
+}
+
+impl AuditRecord {
+    /// The record as one JSON object (no newline), stamped with `now`; public so tests and tools can
+    /// see exactly what the log holds.
+    pub fn to_json_line(&self, now: OffsetDateTime) -> Vec<u8> {
+        let event_time = now.format(EVENT_TIME).unwrap_or_default();
+        let event = Event::new(self, event_time);
+        serde_json::to_vec(&event).unwrap_or_default()
+    }
+}
+
+/// The serialised shape; borrowed so writing a line copies no strings.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    event_time: String,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<String>,
+    user_identity: UserIdentity<'a>,
+    event_source: Option<&'static str>,
+    service: Option<&'a str>,
+    event_name: Option<&'a str>,
+    action: Option<&'a str>,
+    resources: Vec<Resource<'a>>,
+    decision: &'a str,
+    denied_by: Option<&'a str>,
+    statement_sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    upstream_status: Option<u16>,
+    bytes_in: u64,
+    bytes_out: u64,
+    duration_ms: f64,
+    host: &'a str,
+}
+
+#[derive(Serialize)]
+struct UserIdentity<'a> {
+    arn: &'a str,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+impl<'a> Event<'a> {
+    fn new(r: &'a AuditRecord, event_time: String) -> Event<'a> {
+        let non_empty = |s: &'a str| (!s.is_empty()).then_some(s);
+        let action = non_empty(&r.action);
+        Event {
+            event_time,
+            request_id: &r.request_id,
+            source_ip_address: r.client.map(|c| c.ip().to_string()),
+            user_identity: UserIdentity { arn: &r.principal },
+            event_source: event_source(&r.service),
+            service: non_empty(&r.service),
+            event_name: action.map(|a| a.split_once(':').map_or(a, |(_, name)| name)),
+            action,
+            resources: non_empty(&r.resource).map(|arn| Resource { arn }).into_iter().collect(),
+            decision: &r.decision,
+            denied_by: r.denied_by.as_deref(),
+            statement_sid: r.sid.as_deref(),
+            error_code: error_code(&r.decision),
+            error_message: r.reason.as_deref(),
+            upstream_status: r.upstream_status,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            duration_ms: (r.duration_ms * 1000.0).round() / 1000.0,
+            host: &r.host,
+        }
+    }
+}
+
+/// CloudTrail's `eventSource`: both ECR endpoints log as `ecr.amazonaws.com`.
+fn event_source(service: &str) -> Option<&'static str> {
+    match service {
+        "ecr.api" | "ecr.dkr" => Some("ecr.amazonaws.com"),
+        "s3" => Some("s3.amazonaws.com"),
+        _ => None,
+    }
+}
+
+/// CloudTrail records a refused call with an `errorCode`; allowed and tunnelled requests have none.
+fn error_code(decision: &str) -> Option<&'static str> {
+    match decision {
+        "ExplicitDeny" | "ImplicitDeny" => Some("AccessDenied"),
+        "Refused" => Some("RequestRefused"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use time::macros::datetime;
+
+    fn record() -> AuditRecord {
+        AuditRecord {
+            request_id: "0f1e2d3c".into(),
+            client: Some("10.0.0.7:50123".parse().unwrap()),
+            principal: "arn:aws:sts::111122223333:assumed-role/dev/s1".into(),
+            service: "ecr.api".into(),
+            host: "api.ecr.us-east-1.amazonaws.com".into(),
+            action: "ecr:PutImage".into(),
+            resource: "arn:aws:ecr:us-east-1:111122223333:repository/team/app".into(),
+            decision: "ExplicitDeny".into(),
+            denied_by: Some("vpc_endpoint".into()),
+            sid: Some("DenyDelete".into()),
+            reason: None,
+            upstream_status: None,
+            bytes_in: 12,
+            bytes_out: 345,
+            duration_ms: 1.23456,
+        }
+    }
+
+    fn parse(record: &AuditRecord) -> Value {
+        serde_json::from_slice(&record.to_json_line(datetime!(2026-12-02 01:02:03.456789 UTC))).unwrap()
+    }
+
+    fn keys(value: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn a_denied_record_has_exactly_the_cloudtrail_like_keys() {
+        let value = parse(&record());
+        let mut expected = vec![
+            "eventTime",
+            "requestID",
+            "sourceIPAddress",
+            "userIdentity",
+            "eventSource",
+            "service",
+            "eventName",
+            "action",
+            "resources",
+            "decision",
+            "deniedBy",
+            "statementSid",
+            "errorCode",
+            "upstreamStatus",
+            "bytesIn",
+            "bytesOut",
+            "durationMs",
+            "host",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys(&value), expected);
+        assert_eq!(keys(&value["userIdentity"]), ["arn"]);
+        assert_eq!(value["eventTime"], "2026-12-02T01:02:03.456Z");
+        assert_eq!(value["sourceIPAddress"], "10.0.0.7");
+        assert_eq!(value["eventSource"], "ecr.amazonaws.com");
+        assert_eq!(value["eventName"], "PutImage");
+        assert_eq!(value["action"], "ecr:PutImage");
+        assert_eq!(value["resources"][0]["ARN"], "arn:aws:ecr:us-east-1:111122223333:repository/team/app");
+        assert_eq!(value["errorCode"], "AccessDenied");
+        assert_eq!(value["deniedBy"], "vpc_endpoint");
+        assert_eq!(value["statementSid"], "DenyDelete");
+        assert_eq!(value["durationMs"], 1.235);
+    }
+
+    #[test]
+    fn error_code_and_event_source_follow_decision_and_service() {
+        // One row per (service, decision) shape; CloudTrail record contents:
+        // https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+        let rows: [(&str, &str, Option<&str>, Option<&str>); 5] = [
+            ("ecr.dkr", "Allow", Some("ecr.amazonaws.com"), None),
+            ("s3", "ImplicitDeny", Some("s3.amazonaws.com"), Some("AccessDenied")),
+            ("ecr.api", "ExplicitDeny", Some("ecr.amazonaws.com"), Some("AccessDenied")),
+            ("", "Refused", None, Some("RequestRefused")),
+            ("", "Tunnel", None, None),
+        ];
+        for (service, decision, source, code) in rows {
+            let r = AuditRecord { service: service.into(), decision: decision.into(), ..record() };
+            let value = parse(&r);
+            assert_eq!(value["eventSource"].as_str(), source, "{service} {decision}");
+            assert_eq!(value["errorCode"].as_str(), code, "{service} {decision}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_as_error_message_and_no_resource() {
+        let r = AuditRecord {
+            service: String::new(),
+            action: String::new(),
+            resource: String::new(),
+            decision: "Refused".into(),
+            denied_by: None,
+            sid: None,
+            reason: Some("not an endpoint host".into()),
+            client: None,
+            ..record()
+        };
+        let value = parse(&r);
+        assert_eq!(value["errorMessage"], "not an endpoint host");
+        assert_eq!(value["resources"], serde_json::json!([]));
+        assert_eq!(value["eventName"], Value::Null);
+        assert_eq!(value["sourceIPAddress"], Value::Null);
+    }
+
+    #[test]
+    fn disabled_log_writes_nothing_and_reports_disabled() {
+        let log = AuditLog::from_config(&AuditConfig { enabled: false, path: None }).unwrap();
+        assert!(!log.is_enabled());
+        log.write(&record());
+    }
 }

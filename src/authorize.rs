@@ -207,6 +207,11 @@ impl Authorizer {
                 .is_some_and(|p| p.action == "ecr:GetAuthorizationToken")
     }
 
+    /// Carries the registry tokens `old` learned over to this authorizer (reload keeps logins).
+    pub fn adopt_learned(&self, old: &Authorizer) -> usize {
+        self.principals.adopt_bindings(&old.principals, now_secs())
+    }
+
     /// Learns from a response body (token bindings). Bodies are bounded by the caller.
     pub fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
         if status != 200 || !self.wants_response(verdict) {
@@ -408,6 +413,26 @@ identity_policies = ["dev.json"]
         assert_eq!(learned.principal, "arn:aws:sts::123456789123:assumed-role/developer/s2");
         let describe = api_call(&a, "AKIADEV", "DescribeImages", r#"{"repositoryName":"app"}"#).unwrap();
         assert!(!a.wants_response(&describe));
+    }
+
+    /// A reload builds a new authorizer; logins learned by the old one must still name their caller.
+    #[test]
+    fn a_new_authorizer_adopts_the_registry_tokens_the_old_one_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = authorizer(dir.path(), "");
+        let v = api_call(&old, "AKIADEV", "GetAuthorizationToken", "{}").unwrap();
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:kept-password");
+        let expires = now_secs() + 3600;
+        let body =
+            format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires}}}]}}"#);
+        old.observe_response(&v, 200, body.as_bytes());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        let new = authorizer(dir.path(), "");
+        assert_eq!(registry(&new, "GET", "/v2/app/manifests/v1", &headers).principal, "anonymous");
+        assert_eq!(new.adopt_learned(&old), 1);
+        let kept = registry(&new, "GET", "/v2/app/manifests/v1", &headers);
+        assert_eq!(kept.principal, "arn:aws:sts::123456789123:assumed-role/developer/s2");
     }
 
     #[test]

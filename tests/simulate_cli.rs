@@ -173,3 +173,41 @@ fn no_policies_at_all_allows() {
     let case = r#"{"request": {"principal": "anonymous", "action": "ecr:PutImage", "resource": "*"}}"#;
     assert_eq!(json(&simulate_stdin(case))["decision"], "Allow");
 }
+
+/// The issue's acceptance story on the shipped policy files (policies/): seed (b) developer push to
+/// prod is refused by the identity layer, seed (a) delete of base-image3 by the endpoint (IAM User Guide,
+/// "Policy evaluation logic"; AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies").
+#[test]
+fn shipped_seed_policies_give_the_aws_messages() {
+    let read = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let developer = serde_json::json!({
+        "endpoint_policy": read("org-only-ecr.json"),
+        "identity_policies": [read("marketplace-developer.json")],
+        "request": {"principal": "arn:aws:iam::709825985650:user/developer", "action": "ecr:InitiateLayerUpload",
+            "resource": "arn:aws:ecr:us-east-1:709825985650:repository/len-s-mp/prod-repository"}});
+    let mut without_endpoint = developer.clone();
+    without_endpoint.as_object_mut().expect("object").remove("endpoint_policy");
+    let out = json(&simulate_stdin(&without_endpoint.to_string()));
+    assert_eq!(out["decision"], "ImplicitDeny");
+    assert_eq!(out["denied_by"], "identity");
+    assert_eq!(
+        out["message"],
+        "User: arn:aws:iam::709825985650:user/developer is not authorized to perform: ecr:InitiateLayerUpload on \
+         resource: arn:aws:ecr:us-east-1:709825985650:repository/len-s-mp/prod-repository because no \
+         identity-based policy allows the ecr:InitiateLayerUpload action"
+    );
+    let delete = serde_json::json!({
+        "endpoint_policy": read("org-only-ecr.json"),
+        "request": {"principal": "arn:aws:sts::123456789123:assumed-role/admin/s", "action": "ecr:DeleteRepository",
+            "resource": "arn:aws:ecr:us-east-1:123456789123:repository/base-image3",
+            "context": {"aws:PrincipalOrgID": "o-21ej9awi6a"}}});
+    let out = json(&simulate_stdin(&delete.to_string()));
+    assert_eq!(out["decision"], "ExplicitDeny");
+    assert_eq!(out["denied_by"], "vpc_endpoint");
+    let sids: Vec<&str> =
+        out["matched"].as_array().expect("matched").iter().filter_map(|m| m["sid"].as_str()).collect();
+    assert_eq!(sids, ["OrgPrincipalsUseOwnAccountRepositories", "NobodyDeletesBaseImage3"]);
+}

@@ -8,6 +8,24 @@
 use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
 
+/// Mappings taken from the API model (botocore's `ecr` 2015-09-21 model, 58 operations) without confirmation
+/// from the Service Authorization Reference at the time of writing: the 2025 operations
+/// `Put/Get/DeleteSigningConfiguration`, `DescribeImageSigningStatus`, `Register/Deregister/
+/// ListPullTimeUpdateExclusions` and `UpdateImageStorageClass` (each mapped to the same-named action), and
+/// `ListImageReferrers` (mapped to `ecr:BatchGetImage`). Pull-through-cache side effects of BatchGetImage
+/// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
+pub const UNCONFIRMED: [&str; 9] = [
+    "PutSigningConfiguration",
+    "GetSigningConfiguration",
+    "DeleteSigningConfiguration",
+    "DescribeImageSigningStatus",
+    "RegisterPullTimeUpdateExclusion",
+    "DeregisterPullTimeUpdateExclusion",
+    "ListPullTimeUpdateExclusions",
+    "UpdateImageStorageClass",
+    "ListImageReferrers",
+];
+
 /// The `X-Amz-Target` prefix of every ECR API operation.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
@@ -273,4 +291,23 @@ fn from_arn(action: &str, host: &HostInfo, arn: &str) -> Result<Permission, Refu
     }
     let name = rest.strip_prefix("repository/").ok_or_else(bad)?;
     repository(action, host, account, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Amazon ECR API Reference, "Actions": 58 distinct operations, each mapped once.
+    #[test]
+    fn the_operation_table_is_complete_and_unique() {
+        let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 58);
+        assert!(UNCONFIRMED.iter().all(|u| names.contains(u)), "unconfirmed names must be real operations");
+        for (op, action, _) in OPERATIONS {
+            let same = action.strip_prefix("ecr:") == Some(op);
+            assert!(same || op == "ListImageReferrers", "{op} -> {action}");
+        }
+    }
 }

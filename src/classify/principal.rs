@@ -195,6 +195,22 @@ impl Principals {
         self.bindings.insert(token_key(password), Binding { index, expires_at });
     }
 
+    /// Copies the unexpired token bindings of `old` whose principal ARN still exists here, so a reload
+    /// does not turn every logged-in docker client into `anonymous` until its next `docker login`.
+    pub fn adopt_bindings(&self, old: &Principals, now: u64) -> usize {
+        let mut adopted = 0;
+        for (key, binding) in old.bindings.iter() {
+            if binding.expires_at <= now {
+                continue;
+            }
+            if let Some(index) = self.index_of(&old.list[binding.index].arn) {
+                self.bindings.insert(*key, Binding { index, expires_at: binding.expires_at });
+                adopted += 1;
+            }
+        }
+        adopted
+    }
+
     /// Learns the tokens of a GetAuthorizationToken response body for the principal at `index`.
     pub fn learn_tokens(&self, body: &[u8], index: usize, now: u64) -> usize {
         let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else { return 0 };

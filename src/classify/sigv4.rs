@@ -155,9 +155,15 @@ pub fn verify(
     } else {
         Err(Refusal(format!(
             "SigV4 signature does not match for access key {} (forged or altered request)",
-            sig.access_key_id
+            masked(&sig.access_key_id)
         )))
     }
+}
+
+/// An access key id for messages and logs: only its last four characters, as the AWS console shows keys.
+pub fn masked(key_id: &str) -> String {
+    let tail: String = key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("****{tail}")
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -375,5 +381,14 @@ mod tests {
             headers.insert("authorization", value.parse().unwrap());
             assert!(parse(&head("GET", "/", &headers)).is_err(), "{value}");
         }
+    }
+}
+
+#[cfg(test)]
+mod masking {
+    #[test]
+    fn refusals_show_only_the_last_four_characters_of_a_key_id() {
+        assert_eq!(super::masked("AKIAIOSFODNN7EXAMPLE"), "****MPLE");
+        assert_eq!(super::masked("AB"), "****AB");
     }
 }

@@ -103,15 +103,6 @@ impl Condition {
     pub fn holds(&self, facts: &Facts<'_>) -> bool {
         self.entries.iter().all(|entry| entry.holds(facts))
     }
-
-    /// Whether any value uses a policy variable (for callers that care about the allocation-free path).
-    pub fn has_variables(&self) -> bool {
-        self.entries.iter().any(|e| match &e.values {
-            Values::Strings(v) => v.iter().any(|s| matches!(s, StrValue::Dynamic(_))),
-            Values::Arns(v) => v.iter().any(|s| matches!(s, ArnValue::Dynamic(_))),
-            _ => false,
-        })
-    }
 }
 
 /// A condition value's text with its position, for parse errors.

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::document::{Effect, Negatable, Policy, PrincipalEntry, PrincipalMatch, ResourceEntry, Statement};
-use super::matching::{arn_account, escaped_resource_match};
+use super::matching::{arn_account, escaped_resource_match, ArnParts};
 use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
 
 /// The final answer.
@@ -71,6 +71,7 @@ pub struct PolicyLayers<'a> {
 
 /// AWS's denial text, e.g. `User: P is not authorized to perform: A on resource: R because no VPC
 /// endpoint policy allows the A action`. The resource is not quoted: S3 quotes it, the caller adds that.
+/// Only denials have a message; for [`Outcome::Allow`] the implicit-deny wording is returned.
 pub fn denial_message(
     principal: &str,
     action: &str,
@@ -199,7 +200,7 @@ fn actions_match(actions: &Negatable<Vec<super::matching::Glob>>, action: &str) 
 fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>) -> bool {
     let resource = facts.request.resource.as_str();
     let any = resources.items.iter().any(|entry| match entry {
-        ResourceEntry::Static(pattern) => pattern.matches(resource),
+        ResourceEntry::Static(pattern) => pattern.matches_parts(&facts.resource_parts),
         ResourceEntry::Dynamic(t) => {
             t.resolve(|k| facts.single(k), true).is_some_and(|pat| escaped_resource_match(&pat, resource))
         }
@@ -235,6 +236,8 @@ fn assumed_role(arn: &str) -> Option<(&str, &str)> {
 pub struct Facts<'a> {
     pub(crate) request: &'a AuthzRequest,
     principal_account: Option<&'a str>,
+    /// The request's resource, split into ARN segments once.
+    pub(crate) resource_parts: ArnParts<'a>,
 }
 
 /// Values of one context key: borrowed from the request, or derived from the principal.
@@ -270,7 +273,7 @@ impl<'a> Facts<'a> {
             Some(ContextValue::Single(v)) => Some(v.as_str()),
             _ => arn_account(&request.principal),
         };
-        Facts { request, principal_account }
+        Facts { request, principal_account, resource_parts: ArnParts::new(&request.resource) }
     }
 
     /// Looks up a lowercased key; the request's own values win over derived ones.

@@ -154,8 +154,69 @@ impl ArnPattern {
 
     /// Matches an ARN: segment by segment, the last pattern segment taking the rest of the ARN.
     pub fn matches(&self, arn: &str) -> bool {
-        let mut parts = arn.splitn(self.segments.len(), ':');
-        self.segments.iter().all(|seg| parts.next().is_some_and(|part| seg.matches(part)))
+        self.matches_parts(&ArnParts::new(arn))
+    }
+
+    /// Matches an ARN split once per request. The resource segment is compared first: it is where
+    /// patterns of one policy usually differ, so most non-matching statements stop after one comparison.
+    pub fn matches_parts(&self, arn: &ArnParts<'_>) -> bool {
+        let last = self.segments.len() - 1;
+        let Some(rest) = arn.rest_from(last) else { return false };
+        self.segments[last].matches(rest)
+            && self.segments[..last]
+                .iter()
+                .enumerate()
+                .all(|(i, seg)| arn.segment(i).is_some_and(|s| seg.matches(s)))
+    }
+}
+
+/// An ARN (or any string) with the positions of its first five `:` found once, so that every statement of
+/// a policy can compare segments without splitting the request's ARN again.
+#[derive(Debug, Clone, Copy)]
+pub struct ArnParts<'a> {
+    text: &'a str,
+    colons: [usize; 5],
+    count: usize,
+}
+
+impl<'a> ArnParts<'a> {
+    /// Finds the segment boundaries.
+    pub fn new(text: &'a str) -> ArnParts<'a> {
+        let mut colons = [0usize; 5];
+        let mut count = 0;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b':' {
+                colons[count] = i;
+                count += 1;
+                if count == 5 {
+                    break;
+                }
+            }
+        }
+        ArnParts { text, colons, count }
+    }
+
+    /// The whole text.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Segment `i` (0-based) when it is followed by another segment.
+    fn segment(&self, i: usize) -> Option<&'a str> {
+        if i >= self.count {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.colons[i - 1] + 1 };
+        Some(&self.text[start..self.colons[i]])
+    }
+
+    /// Everything from segment `i` to the end.
+    fn rest_from(&self, i: usize) -> Option<&'a str> {
+        match i {
+            0 => Some(self.text),
+            _ if i <= self.count => Some(&self.text[self.colons[i - 1] + 1..]),
+            _ => None,
+        }
     }
 }
 
@@ -184,10 +245,15 @@ impl ResourcePattern {
 
     /// Whether `resource` (an ARN, or `*` for registry-level operations) matches.
     pub fn matches(&self, resource: &str) -> bool {
+        self.matches_parts(&ArnParts::new(resource))
+    }
+
+    /// [`ResourcePattern::matches`] on a request ARN split once.
+    pub fn matches_parts(&self, resource: &ArnParts<'_>) -> bool {
         match self {
             ResourcePattern::Any => true,
-            ResourcePattern::Arn(arn) => arn.matches(resource),
-            ResourcePattern::Plain(glob) => glob.matches(resource),
+            ResourcePattern::Arn(arn) => arn.matches_parts(resource),
+            ResourcePattern::Plain(glob) => glob.matches(resource.text()),
         }
     }
 }

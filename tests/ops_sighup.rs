@@ -1,0 +1,64 @@
+//! SIGHUP forces a reload even when the watcher would not (poll interval far longer than the test), and
+//! reopens the audit file after a rotation.
+//!
+//! Its own test binary: the signal goes to this whole process, so no other test may share it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use vpce_proxy::admin::Metrics;
+use vpce_proxy::audit::{AuditLog, AuditRecord};
+use vpce_proxy::config::AuditConfig;
+use vpce_proxy::reload::{spawn_reloader, Reloader};
+
+#[tokio::test]
+async fn sighup_reloads_and_the_new_hash_is_reported() {
+    // Installing a handler first replaces SIGHUP's default action (exit) for the whole process, so the
+    // signal cannot kill the test before the reloader's own handler is in place.
+    let mut ours = signal(SignalKind::hangup()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vpce-proxy.toml");
+    let policy = dir.path().join("dkr.json");
+    std::fs::write(&config, "[policies]\n\"ecr.dkr\" = \"dkr.json\"\n").unwrap();
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
+    )
+    .unwrap();
+    let loaded = Reloader::load(Some(config), Arc::new(Metrics::new())).unwrap();
+    let audit_path = dir.path().join("audit.log");
+    let audit_config = AuditConfig { enabled: true, path: Some(audit_path.clone()) };
+    let audit = Arc::new(AuditLog::from_config(&audit_config).unwrap());
+    loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
+    audit.write(&AuditRecord { request_id: "before".into(), ..AuditRecord::default() });
+    std::fs::rename(&audit_path, dir.path().join("audit.log.1")).unwrap(); // logrotate moves it away
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = spawn_reloader(Arc::clone(&loaded.reloader), Duration::from_secs(3600), stopped);
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the reloader install its handler
+
+    // The hour-long poll interval has ticked once already: only SIGHUP can trigger this reload.
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}}"#,
+    )
+    .unwrap();
+    let pid = std::process::id().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    tokio::time::timeout(Duration::from_secs(5), ours.recv()).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while loaded.health.reloads() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(loaded.health.reloads(), 1);
+    use sha2::Digest;
+    let expected = hex::encode(sha2::Sha256::digest(std::fs::read(&policy).unwrap()));
+    assert_eq!(loaded.health.hashes()["ecr.dkr"].sha256, expected);
+    audit.write(&AuditRecord { request_id: "after".into(), ..AuditRecord::default() });
+    let reopened = std::fs::read_to_string(&audit_path).unwrap();
+    assert!(reopened.contains("\"requestID\":\"after\"") && !reopened.contains("before"), "{reopened}");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+}
