@@ -1,5 +1,5 @@
 //! The proxy's command line through the built binary (design.md §3): `ca init`, `ca export`, `run` with
-//! its announcement, serving, and SIGTERM -> drain -> exit 0. Also: the shipped example config is valid.
+//! its announcement, serving (with the audit file and admin listener wired), and SIGTERM -> drain -> exit 0. Also: the shipped example config is valid.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -61,7 +61,10 @@ fn example_config_is_valid_and_documents_the_defaults() {
 #[test]
 fn run_announces_serves_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "[listen]\nconnect = \"127.0.0.1:0\"\n[audit]\nenabled = false\n");
+    let config = write_config(
+        dir.path(),
+        "[listen]\nconnect = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[audit]\npath = \"audit.jsonl\"\n",
+    );
     let mut child =
         Command::new(BIN).args(["run", "--config"]).arg(&config).stderr(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -72,15 +75,19 @@ fn run_announces_serves_and_exits_0_on_sigterm() {
         }
     });
     let mut addr = None;
+    let mut admin = None;
     let mut trust = false;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        if let Some(rest) = line.strip_prefix("vpce-proxy admin listener on ") {
+            admin = rest.split(": ").next().map(str::to_string);
+        }
         if let Some(rest) = line.strip_prefix("vpce-proxy listening on ") {
             let (a, hint) = rest.split_once(": ").unwrap();
             assert_eq!(hint, format!("set HTTPS_PROXY=http://{a}"));
             addr = Some(a.to_string());
         }
         trust |= line.contains("AWS_CA_BUNDLE=") && line.contains("SSL_CERT_FILE=");
-        if addr.is_some() && trust {
+        if addr.is_some() && admin.is_some() && trust {
             break;
         }
     }
@@ -97,6 +104,15 @@ fn run_announces_serves_and_exits_0_on_sigterm() {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+
+    let mut health = std::net::TcpStream::connect(admin.expect("announced the admin listener")).unwrap();
+    health.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    health.write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = health.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(audit.lines().any(|l| l.contains("Refused") && l.contains("example.com")), "{audit}");
 
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());

@@ -83,6 +83,29 @@ async fn ecr_api_explicit_deny_and_allow() {
     let allowed = request(&proxy, API, true, ecr_api("DescribeImages", body)).await;
     assert_eq!(allowed.status, 200, "{:?}", allowed.body);
     assert_eq!(allowed.json()["body_len"], body.len());
+
+    // One audit line per request, written where the outcome and byte counts are known; no secrets.
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = proxy.audit_lines();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["action"], "ecr:DeleteRepository");
+    assert_eq!(lines[0]["decision"], "ExplicitDeny");
+    assert_eq!(lines[0]["statementSid"], "NobodyDeletesBaseImage3");
+    assert_eq!(lines[0]["upstreamStatus"], serde_json::Value::Null);
+    assert_eq!(lines[0]["userIdentity"]["arn"], CI_ROLE);
+    assert_eq!(lines[1]["action"], "ecr:DescribeImages");
+    assert_eq!(lines[1]["decision"], "Allow");
+    assert_eq!(lines[1]["upstreamStatus"], 200);
+    assert_eq!(lines[1]["bytesIn"], body.len());
+    assert_eq!(lines[1]["bytesOut"], allowed.body.len());
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(!text.contains("0123456789abcdef") && !text.contains("AWS4-HMAC"), "{text}");
 }
 
 /// Registry requests: the own-account pull by an org principal is forwarded; a push to a foreign

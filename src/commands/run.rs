@@ -1,5 +1,6 @@
-//! `vpce-proxy run`: load the config (or the embedded defaults), open the CA, bind the listeners, serve
-//! until SIGTERM/SIGINT, then drain and exit 0.
+//! `vpce-proxy run`: load the config (or the embedded defaults) through the reloader, open the audit
+//! log and the CA, bind the CONNECT, SNI and admin listeners, serve until SIGTERM/SIGINT (reloading on
+//! SIGHUP and file changes meanwhile), then drain and exit 0.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,22 +9,20 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin::Metrics;
+use crate::admin::{serve_admin, Metrics};
 use crate::audit::AuditLog;
-use crate::authorize::Authorizer;
-use crate::config::Config;
 use crate::proxy::{self, ProxyState};
-use crate::reload::LiveAuthorizer;
+use crate::reload::{spawn_reloader, ReloadError, Reloader, POLL_INTERVAL};
 
 /// Why `run` stopped with an error (exit 1); each names what the operator must fix.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The config file is unreadable or invalid.
+    /// The config or a policy file is unreadable or invalid (FILE:LINE:COL).
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// A policy or identity file named by the config is invalid.
-    #[error("{0}")]
-    Policy(#[from] crate::authorize::LoadError),
+    Load(#[from] ReloadError),
+    /// The audit file cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// The CA or upstream trust could not be set up.
     #[error(transparent)]
     Start(#[from] proxy::StartError),
@@ -58,51 +57,77 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Loads everything, binds, serves; returns after a signal and the drain.
+/// Loads everything, binds, serves; returns after a signal and the drain. One load path
+/// ([`Reloader::load`]) for start-up and reload, so both refuse the same files.
 pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
-    let config = match config_path {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let live = Arc::new(LiveAuthorizer::new(Authorizer::from_config(&config)?));
-    let audit = Arc::new(AuditLog::disabled());
-    let state = Arc::new(ProxyState::new(config, live, Arc::new(Metrics::new()), audit)?);
+    let metrics = Arc::new(Metrics::new());
+    let loaded = Reloader::load(config_path.map(Path::to_path_buf), Arc::clone(&metrics))?;
+    let audit = Arc::new(AuditLog::from_config(&loaded.config.audit)?);
+    loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
+    let live = Arc::clone(&loaded.live);
+    let state = Arc::new(ProxyState::new(loaded.config, live, Arc::clone(&metrics), audit)?);
     let listen = state.config.listen.clone();
-    let connect = TcpListener::bind(listen.connect).await.map_err(|e| RunError::Bind(listen.connect, e))?;
+    let connect = bind(listen.connect).await?;
     let sni = match listen.sni {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| RunError::Bind(addr, e))?),
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    announce(&state, &connect, sni.as_ref());
+    let admin = match listen.admin {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    announce(&state, &connect, sni.as_ref(), admin.as_ref());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let connect_task = tokio::spawn(proxy::serve(connect, Arc::clone(&state), stopped(stop_rx.clone())));
-    let sni_task =
-        sni.map(|l| tokio::spawn(proxy::serve_sni(l, Arc::clone(&state), stopped(stop_rx.clone()))));
+    let mut tasks = vec![tokio::spawn(proxy::serve(connect, Arc::clone(&state), stopped(stop_rx.clone())))];
+    if let Some(listener) = sni {
+        tasks.push(tokio::spawn(proxy::serve_sni(listener, Arc::clone(&state), stopped(stop_rx.clone()))));
+    }
+    let admin_task = admin.map(|listener| {
+        let health = Arc::clone(&loaded.health);
+        tokio::spawn(serve_admin(listener, health, Arc::clone(&metrics), stopped(stop_rx.clone())))
+    });
+    let reloads = spawn_reloader(Arc::clone(&loaded.reloader), POLL_INTERVAL, stopped(stop_rx.clone()));
+
     shutdown_signal().await;
     eprintln!(
         "vpce-proxy: shutting down: no new connections, draining for up to {}s",
         state.config.limits.drain_timeout_secs
     );
     let _ = stop_tx.send(true);
-    let _ = connect_task.await;
-    if let Some(task) = sni_task {
+    for task in tasks {
         let _ = task.await;
     }
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
+    let _ = reloads.await;
     eprintln!("vpce-proxy: stopped");
     Ok(())
 }
 
-fn announce(state: &ProxyState, connect: &TcpListener, sni: Option<&TcpListener>) {
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr).await.map_err(|e| RunError::Bind(addr, e))
+}
+
+fn announce(
+    state: &ProxyState,
+    connect: &TcpListener,
+    sni: Option<&TcpListener>,
+    admin: Option<&TcpListener>,
+) {
     let addr =
         connect.local_addr().map_or_else(|_| state.config.listen.connect.to_string(), |a| a.to_string());
     let ca = state.config.ca.dir.join("ca.crt");
     eprintln!("vpce-proxy listening on {addr}: set HTTPS_PROXY=http://{addr}");
     if let Some(Ok(sni_addr)) = sni.map(TcpListener::local_addr) {
         eprintln!("vpce-proxy SNI listener on {sni_addr}: resolve the endpoint host names to it");
+    }
+    if let Some(Ok(admin_addr)) = admin.map(TcpListener::local_addr) {
+        eprintln!("vpce-proxy admin listener on {admin_addr}: /healthz and /metrics");
     }
     eprintln!(
         "Trust the CA {}: AWS_CA_BUNDLE={} (aws CLI, boto3), SSL_CERT_FILE={} (Go clients, skopeo), \

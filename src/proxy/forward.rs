@@ -91,6 +91,7 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(config.limits.idle_timeout_secs.max(1)))
             .pool_max_idle_per_host(64)
+            .http1_writev(false)
             .build(connector);
         Ok(Upstream { client, routes, connect_timeout })
     }

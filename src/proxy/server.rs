@@ -246,7 +246,10 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)))
         .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(limits.max_headers);
+        .max_headers(limits.max_headers)
+        // Over TLS a vectored write becomes one record per slice; one flat buffer is one record and one
+        // send, which is most of the per-request cost for small responses.
+        .writev(false);
     builder
         .http2()
         .timer(TokioTimer::new())

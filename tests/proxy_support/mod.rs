@@ -236,9 +236,29 @@ pub struct Proxy {
     pub stop: Option<oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
     pub dir: tempfile::TempDir,
+    audit: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// Collects audit lines in memory.
+struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Proxy {
+    /// The audit lines written so far, parsed.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.audit.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     pub fn ca_pem(&self) -> String {
         self.state.certs.ca_pem().to_string()
     }
@@ -285,16 +305,16 @@ async fn start(
     let mut config = config_for(upstream, dir.path());
     edit(&mut config);
     let live = source(&config);
-    let state = Arc::new(
-        ProxyState::new(config, live, Arc::new(Metrics::new()), Arc::new(AuditLog::disabled())).unwrap(),
-    );
+    let audit_buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let audit = Arc::new(AuditLog::to_writer(Box::new(SharedBuf(Arc::clone(&audit_buf)))));
+    let state = Arc::new(ProxyState::new(config, live, Arc::new(Metrics::new()), audit).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(proxy::serve(listener, Arc::clone(&state), async move {
         let _ = stopped.await;
     }));
-    Proxy { addr, state, stop: Some(stop), done, dir }
+    Proxy { addr, state, stop: Some(stop), done, dir, audit: audit_buf }
 }
 
 /// Sends `CONNECT target HTTP/1.1` with `extra` header lines and returns the stream and the response head.
