@@ -50,6 +50,14 @@ def test_refused_monolithic_upload_sends_no_layer_bytes(lab, counted, protocol):
     print(f"\n[refused 32 MiB upload {protocol}] bytes proxy->registry: {sent}")
     assert sent < 64 * 1024, f"{sent} bytes crossed to the registry for a refused 32 MiB upload"
     assert _foreign_requests(lab) == foreign_before, "the registry saw a request for the refused repository"
+    # The proxy's own account of it (audit line): refused by the endpoint policy, nothing sent upstream.
+    refused = [
+        r for r in proxy.audit_records()
+        if r.get("host") == FOREIGN_REGISTRY and r.get("action") == "ecr:InitiateLayerUpload"
+    ]
+    assert refused, "no audit line for the refused upload"
+    assert refused[-1]["decision"] == "ImplicitDeny" and refused[-1]["deniedBy"] == "vpc_endpoint"
+    assert refused[-1]["upstreamStatus"] is None and refused[-1]["bytesIn"] == 0
 
 
 def test_refused_skopeo_push_sends_no_layer_bytes_but_allowed_one_does(lab, counted):
