@@ -1,0 +1,28 @@
+"""`python3 -m lab`: start the lab, run both acceptance stories, print the table, stop everything.
+
+Why a module entry point: `scripts/lab` stays a thin shell wrapper and the same code runs under pytest.
+"""
+
+import argparse
+import sys
+
+from .stories import Stories, run_rows
+from .world import Lab
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", action="store_true", help="keep the lab's temp dir (logs) after the run")
+    args = parser.parse_args()
+    lab = Lab(keep=args.keep)
+    try:
+        print(f"lab: temp dir {lab.dir}; proxy {lab.proxy.url}; moto :{lab.moto.port}; registry :{lab.registry.port}")
+        failures = run_rows(Stories(lab).rows())
+    finally:
+        lab.close()
+    print(f"lab: {failures} row(s) differ from what was expected" if failures else "lab: every row as expected")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

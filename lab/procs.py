@@ -1,0 +1,115 @@
+"""Starting and stopping the lab's processes: loopback ports, log files, bounded waits, stop by PID.
+
+Why: a lab that leaks a moto or dockerd process poisons the next run, and a wait without a bound hangs CI;
+every process here is started in its own session and stopped by its own PID (never by name).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class LabError(RuntimeError):
+    """A stand-in could not be started; the message names its log file."""
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the kernel picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: "Proc", timeout: float = 30.0) -> None:
+    """Waits until 127.0.0.1:port accepts a connection, or fails if the process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise LabError(f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise LabError(f"{proc.name} did not listen on {port} within {timeout}s; see {proc.log}")
+
+
+class Proc:
+    """One started process with its log file; `stop()` ends it and its process group by PID."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd=None):
+        self.name, self.log = name, Path(log)
+        self._log_file = open(self.log, "wb")
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
+        """Waits for `needle` in the log; returns the first line containing it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if needle in line:
+                    return line
+            if self.popen.poll() is not None:
+                raise LabError(f"{self.name} exited with {self.popen.returncode}; see {self.log}")
+            time.sleep(0.1)
+        raise LabError(f"{self.name} did not print {needle!r} within {timeout}s; see {self.log}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to the process group led by our PID, then SIGKILL if it has not gone in `timeout`."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(5)
+        self._log_file.close()
+
+    def rss_kb(self) -> int:
+        """Resident set size from /proc/PID/status (VmRSS), in KiB; 0 once the process is gone."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+
+def started(check, *procs) -> None:
+    """Runs the readiness `check`; if it fails, stops `procs` before re-raising, so nothing leaks."""
+    try:
+        check()
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+
+
+def run(argv, env=None, timeout=300, input_bytes=None) -> subprocess.CompletedProcess:
+    """Runs a client command to completion with a time bound; output captured as text."""
+    return subprocess.run(
+        argv,
+        env=env,
+        input=input_bytes,
+        capture_output=True,
+        timeout=timeout,
+    )

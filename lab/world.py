@@ -1,0 +1,163 @@
+"""The acceptance-story world: who the callers are, which policies apply, and the stand-ins behind the proxy.
+
+Why one place: `scripts/lab` and the pytest suite must run the same stories against the same setup, so the
+principals, tokens, host names and policy files are defined once here.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .ca import LabCA
+from .procs import Proc, free_port, started, wait_port
+from .proxy import REPO_ROOT, Principal, Proxy
+from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
+
+#: The shipped seed policies (policies/README.md); the lab runs exactly these.
+POLICIES = REPO_ROOT / "policies"
+#: Test-only variants that have no place among the seed policies.
+TEST_POLICIES = REPO_ROOT / "tests" / "e2e" / "policies"
+ORG_POLICY = POLICIES / "org-only-ecr.json"
+S3_POLICY = POLICIES / "s3-layer-bucket.json"
+S3_OTHER_BUCKET_POLICY = TEST_POLICIES / "s3-other-bucket-only.json"
+ORG = "o-21ej9awi6a"
+#: The AWS Marketplace seller account of story (b) (its repositories live under `len-s-mp/`).
+MARKETPLACE_ACCOUNT = "709825985650"
+MARKETPLACE_REGISTRY = f"{MARKETPLACE_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+FOREIGN_ACCOUNT = "999999999999"
+OWN_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+FOREIGN_REGISTRY = f"{FOREIGN_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+API_HOST = f"api.ecr.{REGION}.amazonaws.com"
+BUCKET_HOST = f"{LAYER_BUCKET}.s3.{REGION}.amazonaws.com"
+#: Repositories that exist in moto's ECR (DescribeImages / DeleteRepository targets).
+REPOSITORIES = ["base-image3", "app", "len-s-mp/sample-repository-1"]
+
+
+class Persona:
+    """A caller: its IAM identity, its SigV4 key pair and its registry login (user, token)."""
+
+    def __init__(self, name, arn, org, key_id, registry_user, identity_policies=()):
+        self.name, self.arn, self.org, self.key_id = name, arn, org, key_id
+        self.secret = f"{name}-secret-key"
+        self.registry_user, self.token = registry_user, f"{name}-registry-token"
+        self.identity_policies = [POLICIES / p for p in identity_policies]
+
+    def principal(self) -> Principal:
+        """The `[[principal]]` the proxy uses to recognise this caller."""
+        return Principal(
+            arn=self.arn,
+            access_key_ids=[self.key_id],
+            registry_tokens=[self.token],
+            org_id=self.org,
+            identity_policies=self.identity_policies,
+        )
+
+
+DEV = Persona("dev", f"arn:aws:iam::{ACCOUNT}:user/dev", ORG, "AKIALABDEV0000000001", "AWS")
+OUTSIDER = Persona(
+    "outsider", "arn:aws:iam::444455556666:user/outsider", "o-0therorg00", "AKIALABOUTSIDER00001", "outsider"
+)
+MP_ADMIN = Persona(
+    "mp-admin", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-admin", None, "AKIALABMPADMIN000001", "mp-admin",
+    ["marketplace-administrator.json"],
+)
+MP_DEVELOPER = Persona(
+    "mp-developer", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-developer", None, "AKIALABMPDEV00000001",
+    "mp-developer", ["marketplace-developer.json"],
+)
+MP_READONLY = Persona(
+    "mp-readonly", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-readonly", None, "AKIALABMPREAD0000001",
+    "mp-readonly", ["marketplace-readonly.json"],
+)
+PERSONAS = [DEV, OUTSIDER, MP_ADMIN, MP_DEVELOPER, MP_READONLY]
+
+
+class Lab:
+    """Everything the stories need, started once; `close()` stops every process by PID and removes temp dirs.
+
+    Started eagerly: lab CA, moto, the S3-backed registry and the story proxy. Started on first use: a
+    filesystem registry (big transfers), a proxy whose S3 policy refuses the layer bucket, ad-hoc proxies.
+    """
+
+    def __init__(self, keep: bool = False):
+        self.keep = keep
+        self.dir = Path(tempfile.mkdtemp(prefix="vpce-lab-"))
+        self._stoppables = []
+        try:
+            self.ca = LabCA(self.dir / "lab-ca")
+            self.cert, self.key = self.ca.leaf("standin")
+            self.moto = self._own(Moto(self.dir, self.cert, self.key, self.ca.cert_path))
+            self.moto.seed(REPOSITORIES)
+            users = {p.registry_user: p.token for p in PERSONAS}
+            self.registry = self._own(
+                Registry(self.dir, "registry-s3", self.cert, self.key, self.ca.cert_path, self.moto, users)
+            )
+            self.proxy = self.start_proxy("proxy-story", s3_policy=S3_POLICY)
+        except BaseException:
+            self.close()
+            raise
+        self._fs_registry = None
+
+    def _own(self, thing):
+        """Registers something to stop at `close()`; returns it."""
+        self._stoppables.append(thing)
+        return thing
+
+    def routes(self, registry=None) -> list:
+        """`[[upstream]]` routes: ECR API and S3 names to moto, every account's registry name to a registry."""
+        moto = f"127.0.0.1:{self.moto.port}"
+        reg = f"127.0.0.1:{(registry or self.registry).port}"
+        return [
+            (API_HOST, moto),
+            (f"*.dkr.ecr.{REGION}.amazonaws.com", reg),
+            (f"*.s3.{REGION}.amazonaws.com", moto),
+            (f"s3.{REGION}.amazonaws.com", moto),
+        ]
+
+    def start_proxy(self, name, s3_policy=None, ecr_policy=ORG_POLICY, registry=None, routes=None) -> Proxy:
+        """A proxy with the story principals; `None` policies mean the AWS default endpoint policy (allow all)."""
+        policies = {}
+        if ecr_policy:
+            policies = {"ecr.api": ecr_policy, "ecr.dkr": ecr_policy}
+        if s3_policy:
+            policies["s3"] = s3_policy
+        principals = [p.principal() for p in PERSONAS]
+        return self._own(
+            Proxy(self.dir, name, policies, principals, routes or self.routes(registry), self.ca.cert_path)
+        )
+
+    def start_echo(self, name="echo"):
+        """The recording TLS upstream of `lab.echo`; returns (process, port, record dir)."""
+        port = free_port()
+        records = self.dir / name
+        proc = self._own(
+            Proc(
+                name,
+                [sys.executable, "-m", "lab.echo", str(port), str(self.cert), str(self.key), str(records)],
+                self.dir / f"{name}.log",
+                env={"PYTHONPATH": str(REPO_ROOT), "PATH": os.environ.get("PATH", "")},
+            )
+        )
+        started(lambda: wait_port(port, proc), proc)
+        return proc, port, records
+
+    def fs_registry(self) -> Registry:
+        """A registry with filesystem storage (keeps moto out of big transfers)."""
+        if self._fs_registry is None:
+            users = {p.registry_user: p.token for p in PERSONAS}
+            self._fs_registry = self._own(
+                Registry(self.dir, "registry-fs", self.cert, self.key, self.ca.cert_path, None, users)
+            )
+        return self._fs_registry
+
+    def close(self) -> None:
+        for thing in reversed(self._stoppables):
+            try:
+                thing.stop()
+            except Exception as err:  # keep stopping the others
+                print(f"lab: stopping {thing!r} failed: {err}")
+        self._stoppables.clear()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
