@@ -7,6 +7,8 @@ registry; counting the bytes on that wire (TLS included) proves it without trust
 import socket
 import threading
 
+from lab.tunnel import pipe
+
 
 class ByteCounter:
     """Forwards every connection on `port` to 127.0.0.1:`target`; `upstream_bytes` counts proxy→target."""
@@ -40,25 +42,15 @@ class ByteCounter:
 
     def _pipe(self, src, dst, up: bool) -> None:
         src.settimeout(120)
-        try:
-            while True:
-                chunk = src.recv(65536)
-                if not chunk:
-                    break
-                with self._lock:
-                    if up:
-                        self.upstream_bytes += len(chunk)
-                    else:
-                        self.downstream_bytes += len(chunk)
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+
+        def count(n: int) -> None:
+            with self._lock:
+                if up:
+                    self.upstream_bytes += n
+                else:
+                    self.downstream_bytes += n
+
+        pipe(src, dst, count)
 
     def stop(self) -> None:
         self._stopping.set()

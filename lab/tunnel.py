@@ -11,12 +11,15 @@ import sys
 import threading
 
 
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
+def pipe(src: socket.socket, dst: socket.socket, on_chunk=None) -> None:
+    """Copies src to dst until either side ends, then shuts both down; `on_chunk(n)` sees every chunk's size."""
     try:
         while True:
             chunk = src.recv(65536)
             if not chunk:
                 break
+            if on_chunk is not None:
+                on_chunk(len(chunk))
             dst.sendall(chunk)
     except OSError:
         pass
@@ -46,8 +49,8 @@ def _serve(client: socket.socket, target: tuple[str, int]) -> None:
     rest = head.split(b"\r\n\r\n", 1)[1]
     if rest:
         upstream.sendall(rest)
-    threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
-    _pipe(client, upstream)
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    pipe(client, upstream)
 
 
 def main() -> None:

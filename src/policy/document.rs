@@ -136,7 +136,7 @@ impl Policy {
     /// Compiles an already parsed JSON tree (positions are those of the enclosing text).
     pub fn from_json(root: &Spanned) -> Result<Policy, PolicyError> {
         let members = object(root, "a policy")?;
-        check_keys(members, &["Version", "Id", "Statement"])?;
+        check_keys(members, &POLICY_KEYS)?;
         let version = match root.get("Version") {
             None => Version::V2008_10_17,
             Some(v) => match v.as_str() {
@@ -173,7 +173,14 @@ impl Policy {
     }
 }
 
-const STATEMENT_KEYS: [&str; 9] = [
+/// The principal types a `Principal` object may name.
+pub const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
+
+/// The elements a policy document may have; anything else is an error, as IAM rejects it.
+pub const POLICY_KEYS: [&str; 3] = ["Version", "Id", "Statement"];
+
+/// The elements a statement may have ("IAM JSON policy element reference").
+pub const STATEMENT_KEYS: [&str; 9] = [
     "Sid",
     "Effect",
     "Principal",
@@ -254,7 +261,7 @@ fn compile_principal(node: &Spanned, negated: bool) -> Result<PrincipalMatch, Po
             return Err(PolicyError::at(node.pos, "empty Principal; did you mean \"*\"?"))
         }
         Json::Object(kinds) => {
-            check_keys(kinds, &["AWS", "Service", "Federated", "CanonicalUser"])?;
+            check_keys(kinds, &PRINCIPAL_TYPES)?;
             for (kind, value) in kinds {
                 for (text, pos) in strings(value, &kind.name)? {
                     if text.is_empty() {

@@ -22,19 +22,9 @@ pub const MANAGED_POLICY_MAX_CHARS: usize = 6_144;
 
 const CURRENT_VERSION: &str = "2012-10-17";
 const OLD_VERSION: &str = "2008-10-17";
-const TOP_LEVEL: &[&str] = &["Version", "Id", "Statement"];
-const STATEMENT: &[&str] = &[
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-];
-const PRINCIPAL_TYPES: &[&str] = &["AWS", "Service", "Federated", "CanonicalUser"];
+const TOP_LEVEL: &[&str] = &super::document::POLICY_KEYS;
+const STATEMENT: &[&str] = &super::document::STATEMENT_KEYS;
+const PRINCIPAL_TYPES: &[&str] = &super::document::PRINCIPAL_TYPES;
 const PARTITIONS: &[&str] =
     &["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"];
 const MARKETPLACE_HINT: &str = "(the AWS Marketplace blog's policy has \"\" where \"*\" was meant)";
