@@ -143,6 +143,9 @@ def test_reload_under_a_running_pull_loop_loses_no_request(lab, tmp_path):
     assert after["reloads"] - before["reloads"] == 5 and after["failed_reloads"] == before["failed_reloads"]
     assert len(set(hashes)) == 5 and after["policies"]["ecr.dkr"]["sha256"] == hashes[-1]
     assert after["last_reload_error"] is None
+    # The operator's log says so, in plain text (it goes to journald or `kubectl logs`, not a terminal).
+    log = proxy.log_text()
+    assert log.count("reload applied") == 5 and "\x1b[" not in log, log[-2000:]
     # Every request is in the audit log as allowed, whichever policy decided it.
     gets = [r for r in audit_records(proxy.audit_lines()) if r.get("action") == "ecr:BatchGetImage"]
     assert len(gets) >= per_process * processes and all(r["decision"] == "Allow" for r in gets)
