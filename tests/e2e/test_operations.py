@@ -10,12 +10,15 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab import clients
 from lab.ops_proxy import OpsProxy, write_atomically
+from lab.procs import Proc, free_port, wait_port
+from lab.proxy import binary
 from lab.transfer import Curl, random_file
 from lab.world import DEV, ORG, ORG_POLICY, OUTSIDER, OWN_REGISTRY, PERSONAS, S3_POLICY
 
@@ -474,3 +479,67 @@ def slowloris(proxy, tls: bool):
     finally:
         sock.close()
     return time.monotonic() - started, sent, reply
+
+
+# -- 8. the shipped deployment files ----------------------------------------------------------------------
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_kubernetes_configmap_runs_and_a_kubelet_style_update_is_applied(tmp_path):
+    """Issue 5 item 7: the sidecar example's ConfigMap is a working config (policies pass `validate`, the
+    proxy starts on it with /healthz showing their hashes), and a ConfigMap update as the kubelet performs
+    it (new `..data` directory swapped in by symlink rename) is picked up by the file watcher."""
+    yaml = pytest.importorskip("yaml")
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes-sidecar.yaml").read_text()))
+    data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    sidecar = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
+    assert sidecar["args"] == ["run", "--config", "/etc/vpce-proxy/vpce-proxy.toml"]
+    port, admin = free_port(), free_port()
+    config = (data["vpce-proxy.toml"].replace("/var/lib/vpce-proxy/certs", str(tmp_path / "certs"))
+              .replace('"127.0.0.1:3128"', f'"127.0.0.1:{port}"').replace('"0.0.0.0:9090"', f'"127.0.0.1:{admin}"'))
+    mount = tmp_path / "mount"  # the kubelet's layout: KEY -> ..data/KEY, ..data -> ..<timestamp>
+    version = mount / "..v1"
+    version.mkdir(parents=True)
+    for key, value in {**data, "vpce-proxy.toml": config}.items():
+        (version / key).write_text(value)
+        (mount / key).symlink_to(Path("..data") / key)
+    (mount / "..data").symlink_to("..v1")
+    policies = [mount / k for k in data if k.endswith(".json")]
+    checked = subprocess.run([str(binary()), "validate", *map(str, policies)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    proc = Proc("k8s-sidecar", [str(binary()), "run", "--config", str(mount / "vpce-proxy.toml")],
+                tmp_path / "proxy.log", env=clients.base_env(None))
+    try:
+        wait_port(admin, proc)
+        get = lambda: json.loads(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            f"http://127.0.0.1:{admin}/healthz", timeout=5).read())
+        health = get()
+        assert health["policies"]["s3"]["sha256"] == sha256_file(mount / "s3-endpoint-policy.json")
+        assert health["policies"]["ecr.api"]["sha256"] == sha256_file(mount / "ecr-endpoint-policy.json")
+        # `kubectl apply` of a changed policy: a new version directory, then one atomic symlink rename.
+        new_version = mount / "..v2"
+        shutil.copytree(version, new_version)
+        (new_version / "s3-endpoint-policy.json").write_text(
+            data["s3-endpoint-policy.json"].replace("EcrLayerBucketOnly", "EcrLayerBucketOnlyV2"))
+        (mount / "..data_tmp").symlink_to("..v2")
+        os.replace(mount / "..data_tmp", mount / "..data")
+        shutil.rmtree(version)
+        want = sha256_file(mount / "s3-endpoint-policy.json")
+        health = wait_for(lambda: (h := get())["policies"]["s3"]["sha256"] == want and h, 10, "ConfigMap reload")
+        assert health["reloads"] == 1 and health["last_reload_error"] is None
+    finally:
+        proc.stop()
+    assert proc.popen.returncode == 0, (tmp_path / "proxy.log").read_text()
+
+
+def test_systemd_unit_passes_systemd_analyze(tmp_path):
+    """Issue 5 item 7: the shipped unit has no unknown directive or bad value (`systemd-analyze verify`,
+    with ExecStart pointed at the binary under test)."""
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze not installed")
+    unit = tmp_path / "vpce-proxy.service"
+    unit.write_text((DEPLOY / "vpce-proxy.service").read_text().replace("/usr/local/bin/vpce-proxy", str(binary())))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, timeout=60)
+    out = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 0 and "vpce-proxy.service" not in out, out
