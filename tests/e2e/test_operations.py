@@ -163,6 +163,44 @@ def test_reload_under_a_running_pull_loop_loses_no_request(lab, tmp_path):
     assert {r["statementSid"] for r in gets} >= {"Start", "Variant4"}
 
 
+def test_a_pull_in_flight_finishes_under_the_policy_it_started_with(lab, tmp_path):
+    """Issue 5 item 1 (atomic apply): a blob GET is streaming when the policy is replaced by one that
+    denies the repository; that GET completes intact, the next GET is refused by the new policy."""
+    registry = lab.fs_registry()
+    blob = tmp_path / "inflight.bin"
+    digest = random_file(blob, 6 << 20)
+    Curl(OWN_REGISTRY, DEV, direct_port=registry.port, direct_ca=lab.ca.cert_path).upload("ops/inflight", blob, digest)
+    start = tmp_path / "allow.json"
+    start.write_text(allow_all("Before"))
+    proxy = ops_proxy(lab, "proxy-ops-inflight", {"ecr.dkr": start}, registry=registry)
+    via = Curl(OWN_REGISTRY, DEV, proxy=proxy)
+    blob_url = f"{via.base}/v2/ops/inflight/blobs/{digest}"
+    pull = subprocess.Popen(["curl", "-sS", "-f", "--limit-rate", "2M", *via.opts, blob_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clients.base_env(None))
+    try:
+        wait_for(lambda: proxy.healthz()["active_connections"] == 1, 10, "the pull to start")
+        deny = json.loads(allow_all("After"))
+        deny["Statement"].append({"Sid": "NoInflightRepo", "Effect": "Deny", "Principal": "*", "Action": "ecr:*",
+                                  "Resource": "arn:aws:ecr:us-east-1:123456789123:repository/ops/inflight"})
+        write_atomically(proxy.policy_path("ecr.dkr"), json.dumps(deny))
+        os.kill(proxy.proc.pid, signal.SIGHUP)
+        wait_for(lambda: proxy.healthz()["reloads"] == 1, 5, "the reload")
+        assert pull.poll() is None, "the pull ended before the reload; it proves nothing"
+        later = curl(proxy.url, proxy.ca_cert, "-u", f"{DEV.registry_user}:{DEV.token}", "-o", "/dev/null",
+                     "-w", "%{http_code}", blob_url)
+        out, err = pull.communicate(timeout=30)
+    finally:
+        if pull.poll() is None:
+            pull.kill()
+    assert pull.returncode == 0, err
+    assert "sha256:" + hashlib.sha256(out).hexdigest() == digest
+    assert later.stdout.decode() == "403", clients.text(later)
+    sids = [(r["statementSid"], r["decision"]) for r in audit_records(proxy.audit_lines())
+            if r.get("action") == "ecr:GetDownloadUrlForLayer"]
+    # Lines are written when a response ends, so the refused GET is logged before the pull that began first.
+    assert sorted(sids) == [("Before", "Allow"), ("NoInflightRepo", "ExplicitDeny")], sids
+
+
 # -- 2. a bad policy on reload is refused, the old one keeps deciding -------------------------------------
 
 def test_bad_policy_on_reload_is_refused_and_the_old_one_keeps_deciding(lab):
