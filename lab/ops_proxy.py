@@ -1,0 +1,107 @@
+"""A proxy configured the way an operator runs it in production: admin listener, limits, proxy
+authentication, policies in a directory of its own that the test rewrites while traffic flows.
+
+Why a separate module: `lab.proxy.Proxy` writes the story config; the operations tests need the same
+principals and routes plus the `[listen] admin`, `require_proxy_auth` and `[limits]` settings, and must
+own their policy files (hot reload rewrites them), so the config text is extended here, not re-invented.
+"""
+
+import json
+import os
+import re
+import shutil
+import urllib.request
+from pathlib import Path
+
+from .procs import LabError, Proc, free_port, wait_port
+from .proxy import binary, render_config
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replaces `path` by rename, as `kubectl` (ConfigMap symlink swap) and editors' safe-save do, so the
+    watcher never reads a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class OpsProxy:
+    """`vpce-proxy run` with an admin listener, optional `[limits]` and proxy users, stopped by PID.
+
+    `policies` maps service -> source file; each is copied into the proxy's own `policies/` directory so
+    tests may rewrite it (`policy_path(service)`). `proxy_users` are extra `[[principal]]` tables given as
+    dicts (`arn`, `org_id`, `proxy_user`, `proxy_password`).
+    """
+
+    def __init__(self, workdir, name, policies, principals, routes, extra_ca, limits=None,
+                 require_proxy_auth=False, proxy_users=()):
+        self.dir = Path(workdir) / name
+        (self.dir / "policies").mkdir(parents=True, exist_ok=True)
+        self.port, self.admin_port = free_port(), free_port()
+        self.ca_dir, self.audit = self.dir / "ca", self.dir / "audit.jsonl"
+        self.config = self.dir / "vpce-proxy.toml"
+        self.policies = {}
+        for service, source in policies.items():
+            target = self.dir / "policies" / f"{service}.json"
+            shutil.copyfile(source, target)
+            self.policies[service] = target
+        text = render_config(self.port, self.ca_dir, self.policies, principals, routes, extra_ca, self.audit)
+        listen = f'connect = "127.0.0.1:{self.port}"'
+        extra = [listen, f'admin = "127.0.0.1:{self.admin_port}"']
+        if require_proxy_auth:
+            extra.append("require_proxy_auth = true")
+        text = text.replace(listen, "\n".join(extra), 1)
+        if limits:
+            text += "\n[limits]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in limits.items())
+        for user in proxy_users:
+            text += "\n[[principal]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in user.items())
+        self.config.write_text(text)
+        exe = binary()
+        if not exe.exists():
+            raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
+        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+        env.setdefault("VPCE_PROXY_LOG", "info")
+        self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
+        try:
+            line = self.proc.wait_log("listening on", timeout=30)
+            if not re.search(rf"listening on 127\.0\.0\.1:{self.port}\b", line):
+                raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
+            wait_port(self.port, self.proc)
+            wait_port(self.admin_port, self.proc)
+        except BaseException:
+            self.proc.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The `HTTPS_PROXY` value for clients."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.ca_dir / "ca.crt"
+
+    def policy_path(self, service: str) -> Path:
+        return self.policies[service]
+
+    def admin_get(self, path: str) -> str:
+        """GET on the admin listener (never through the proxy: urllib's opener here has no proxies)."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as response:
+            return response.read().decode()
+
+    def healthz(self) -> dict:
+        return json.loads(self.admin_get("/healthz"))
+
+    def metrics_text(self) -> str:
+        return self.admin_get("/metrics")
+
+    def audit_lines(self) -> list:
+        """Raw audit lines (every one must be JSON; the tests check that themselves)."""
+        return self.audit.read_text(errors="replace").splitlines() if self.audit.exists() else []
+
+    def log_text(self) -> str:
+        return self.proc.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.proc.stop()
