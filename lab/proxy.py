@@ -90,7 +90,7 @@ class Proxy:
         if not exe.exists():
             raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
         env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        env.setdefault("RUST_LOG", "info")
+        env.setdefault("VPCE_PROXY_LOG", "info")
         self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
         try:
             line = self.proc.wait_log("listening on", timeout=30)
