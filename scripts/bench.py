@@ -98,11 +98,12 @@ def lines(path: Path) -> int:
 
 
 def upstream_sockets(port: int) -> dict:
-    """Sockets to the registry port by state: how many upstream connections exist or recently closed."""
+    """Client-side sockets to the registry port by state: connections open now (the proxy's pool once
+    wrk's direct connections are gone) and connections recently closed (TIME-WAIT, either side)."""
     out = {}
-    for state in ("established", "time-wait"):
+    for state, match in (("established", f"( dport = :{port} )"), ("time-wait", f"( dport = :{port} or sport = :{port} )")):
         text = subprocess.run(
-            ["ss", "-Htn", "state", state, f"( dport = :{port} or sport = :{port} )"],
+            ["ss", "-Htn", "state", state, match],
             capture_output=True,
             text=True,
             timeout=10,
@@ -329,7 +330,7 @@ def main() -> int:
         row("(a) proxy CPU us/request (target <= 50)", "", f"{cpu32 / max(handled32, 1) * 1e6:.1f}", "")
         row("(a) upstream sockets est/time-wait before/after", "",
             f"{sock0['established']}/{sock0['time-wait']}->{sock1['established']}/{sock1['time-wait']}", "",
-            "pool reuse: established stays <= 64, few new time-waits")
+            "pool reuse: open <= 64 (pool size), few new time-waits")
         row(f"(b) blob {BLOB_MIB} MiB x4 x{BLOB_ROUNDS}: MB/s", f"{dbytes / mb / dwall:.0f}",
             f"{pbytes / mb / pwall:.0f}", f"{(pbytes / pwall) / (dbytes / dwall):.2f}", "target ratio >= 0.50")
         row("(b) proxy CPU s/GB (target <= 1)", "", f"{pcpu / (pbytes / 1e9):.2f}", "")
