@@ -169,7 +169,12 @@ impl AuditRecord {
     pub fn to_json_line(&self, now: OffsetDateTime) -> Vec<u8> {
         let event_time = now.format(EVENT_TIME).unwrap_or_default();
         let event = Event::new(self, event_time);
-        serde_json::to_vec(&event).unwrap_or_default()
+        // Sized for a typical line plus the newline `write` appends, so serialising never reallocates.
+        let mut line = Vec::with_capacity(640);
+        match serde_json::to_writer(&mut line, &event) {
+            Ok(()) => line,
+            Err(_) => Vec::new(),
+        }
     }
 }
 

@@ -144,8 +144,9 @@ impl Authorizer {
     fn fill_context(&self, caller: &Caller, secs: u64, ctx: &mut RequestContext) {
         self.principals.context(caller, ctx);
         ctx.set("aws:SecureTransport", "true");
-        ctx.set("aws:EpochTime", secs.to_string());
-        ctx.set("aws:CurrentTime", iso8601(secs));
+        let (epoch, current) = clock_strings(secs);
+        ctx.set("aws:EpochTime", epoch);
+        ctx.set("aws:CurrentTime", current);
         if !self.endpoint.id.is_empty() {
             ctx.set("aws:SourceVpce", self.endpoint.id.clone());
         }
@@ -224,6 +225,22 @@ impl Authorizer {
 }
 
 /// `YYYY-MM-DDThh:mm:ssZ`, the form IAM uses for `aws:CurrentTime`.
+/// `aws:EpochTime` and `aws:CurrentTime` for `secs`, formatted once per second per thread: every request
+/// in that second reuses them (formatting dates was a visible share of per-request CPU).
+fn clock_strings(secs: u64) -> (String, String) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new(), String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, secs.to_string(), iso8601(secs));
+        }
+        (last.1.clone(), last.2.clone())
+    })
+}
+
 fn iso8601(secs: u64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(secs as i64)

@@ -32,18 +32,11 @@ fn not_endpoint(raw: &str) -> Refusal {
 
 /// Lowercases, strips a trailing dot and a `:443` port; any other port is not an endpoint.
 fn normalize(raw: &str) -> Option<String> {
-    let mut host = raw.trim().to_ascii_lowercase();
-    if let Some(stripped) = host.strip_suffix(":443") {
-        host = stripped.to_string();
-    }
-    if host.contains(':') {
-        return None;
-    }
-    if let Some(stripped) = host.strip_suffix('.') {
-        host = stripped.to_string();
-    }
+    let trimmed = raw.trim();
+    let host = trimmed.strip_suffix(":443").unwrap_or(trimmed);
+    let host = host.strip_suffix('.').unwrap_or(host);
     let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    ok.then_some(host)
+    ok.then(|| host.to_ascii_lowercase())
 }
 
 /// The partition a region belongs to (`cn-*` aws-cn, `us-gov-*` aws-us-gov, `us-iso-*`, `us-isob-*`).
@@ -61,17 +54,20 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
-/// `xx-word-N` or `xx-word-word-N`: lowercase letter groups then a number.
+/// `xx-word-N` or `xx-word-word-N`: lowercase letter groups then a number. Checked without allocating:
+/// it runs several times per request (host parse on every request).
 pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    let (last, rest) = match parts.split_last() {
-        Some(x) => x,
-        None => return false,
-    };
-    (2..=4).contains(&rest.len())
-        && !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit())
-        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+    let Some((rest, last)) = s.rsplit_once('-') else { return false };
+    let mut groups = 1;
+    let mut group_len = 0;
+    for b in rest.bytes() {
+        match b {
+            b'-' if group_len > 0 => (groups, group_len) = (groups + 1, 0),
+            b'a'..=b'z' => group_len += 1,
+            _ => return false,
+        }
+    }
+    group_len > 0 && (2..=4).contains(&groups) && !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits `labels` into the part before `<region>.<suffix>`, checking the suffix fits the region.
@@ -178,4 +174,34 @@ pub fn is_bucket_name(name: &str) -> bool {
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    /// Region code shapes from the AWS General Reference, "Service endpoints" (`us-east-1`,
+    /// `ap-southeast-2`, `us-gov-west-1`, `us-isob-east-1`); the rest are malformed.
+    #[test]
+    fn region_shapes() {
+        let rows = [
+            ("us-east-1", true),
+            ("ap-southeast-2", true),
+            ("us-gov-west-1", true),
+            ("us-isob-east-1", true),
+            ("cn-north-1", true),
+            ("us-east", false),
+            ("east-1", false),
+            ("us--east-1", false),
+            ("-us-east-1", false),
+            ("us-east--1", false),
+            ("us-east-", false),
+            ("us-East-1", false),
+            ("us-east-1a", false),
+            ("a-b-c-d-e-1", false),
+            ("-1", false),
+            ("", false),
+        ];
+        for (s, want) in rows {
+            assert_eq!(super::is_region(s), want, "{s:?}");
+        }
+    }
 }

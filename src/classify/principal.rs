@@ -72,6 +72,36 @@ pub struct Principals {
     static_tokens: HashMap<[u8; 32], usize>,
     proxy_users: HashMap<(String, String), usize>,
     bindings: moka::sync::Cache<[u8; 32], Binding>,
+    /// Each principal's context keys, built once: deriving them (ARN parsing, key lowercasing) per
+    /// request was a visible share of the proxy's CPU.
+    contexts: Vec<RequestContext>,
+}
+
+/// The `aws:Principal*`, `aws:username` and `aws:userid` keys of one configured principal.
+fn principal_context(p: &PrincipalConfig) -> RequestContext {
+    let mut ctx = RequestContext::new();
+    let facts = ArnFacts::of(&p.arn);
+    ctx.set("aws:PrincipalArn", facts.principal_arn);
+    if let Some(account) = p.account.clone().or(facts.account) {
+        if facts.kind == "Account" {
+            ctx.set("aws:userid", account.clone());
+        }
+        ctx.set("aws:PrincipalAccount", account);
+    }
+    ctx.set("aws:PrincipalType", facts.kind);
+    if let Some(name) = facts.username {
+        ctx.set("aws:username", name);
+    }
+    if let Some(org) = &p.org_id {
+        ctx.set("aws:PrincipalOrgID", org.clone());
+    }
+    if !p.org_paths.is_empty() {
+        ctx.insert("aws:PrincipalOrgPaths", ContextValue::Multi(p.org_paths.clone()));
+    }
+    for (k, v) in &p.tags {
+        ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
+    ctx
 }
 
 /// Tokens are looked up by hash, so the map never holds a usable credential.
@@ -114,7 +144,8 @@ impl Principals {
             .max_capacity(MAX_BINDINGS)
             .time_to_live(Duration::from_secs(12 * 3600))
             .build();
-        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, bindings })
+        let contexts = list.iter().map(principal_context).collect();
+        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, bindings, contexts })
     }
 
     /// The configured principal at `index`.
@@ -238,28 +269,7 @@ impl Principals {
             ctx.set("aws:userid", ANONYMOUS);
             return;
         };
-        let p = &self.list[index];
-        let facts = ArnFacts::of(&p.arn);
-        ctx.set("aws:PrincipalArn", facts.principal_arn);
-        if let Some(account) = p.account.clone().or(facts.account) {
-            if facts.kind == "Account" {
-                ctx.set("aws:userid", account.clone());
-            }
-            ctx.set("aws:PrincipalAccount", account);
-        }
-        ctx.set("aws:PrincipalType", facts.kind);
-        if let Some(name) = facts.username {
-            ctx.set("aws:username", name);
-        }
-        if let Some(org) = &p.org_id {
-            ctx.set("aws:PrincipalOrgID", org.clone());
-        }
-        if !p.org_paths.is_empty() {
-            ctx.insert("aws:PrincipalOrgPaths", ContextValue::Multi(p.org_paths.clone()));
-        }
-        for (k, v) in &p.tags {
-            ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
-        }
+        ctx.extend(&self.contexts[index]);
     }
 
     /// The account a caller acts in: the configured account, else the one in its ARN.
