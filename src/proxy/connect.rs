@@ -111,6 +111,11 @@ fn parse(lines: &[String]) -> Result<ConnectRequest, HeadError> {
 
 /// Splits `host:port` or `[v6]:port`; the port is required in CONNECT's authority-form.
 pub(crate) fn split_authority(target: &str) -> Option<(String, u16)> {
+    authority_parts(target).map(|(host, port)| (host.to_ascii_lowercase(), port))
+}
+
+/// [`split_authority`] without the lowercased copy, for comparisons on the per-request path.
+pub(crate) fn authority_parts(target: &str) -> Option<(&str, u16)> {
     let (host, port) = if let Some(rest) = target.strip_prefix('[') {
         let (host, port) = rest.split_once("]:")?;
         (host, port)
@@ -121,7 +126,7 @@ pub(crate) fn split_authority(target: &str) -> Option<(String, u16)> {
     if host.is_empty() || !host.chars().all(valid) {
         return None;
     }
-    Some((host.to_ascii_lowercase(), port.parse().ok().filter(|p| *p != 0)?))
+    Some((host, port.parse().ok().filter(|p| *p != 0)?))
 }
 
 fn basic_credentials(value: &str) -> Option<(String, String)> {

@@ -214,15 +214,12 @@ fn inner_host(uri: &Uri, headers: &HeaderMap, ctx: &ConnCtx) -> Result<String, S
 
 /// `a` and `b` name the same host and port, a missing port meaning `port`.
 fn same_host(a: &str, b: &str, port: u16) -> bool {
-    let split = |s: &str| -> (String, u16) {
-        match super::connect::split_authority(s) {
-            Some((host, p)) => (host, p),
-            None => (s.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(), port),
-        }
+    let split = |s| {
+        super::connect::authority_parts(s).unwrap_or((s.trim_start_matches('[').trim_end_matches(']'), port))
     };
     let (ha, pa) = split(a);
     let (hb, pb) = split(b);
-    ha.trim_end_matches('.') == hb.trim_end_matches('.') && pa == pb
+    ha.trim_end_matches('.').eq_ignore_ascii_case(hb.trim_end_matches('.')) && pa == pb
 }
 
 /// The request as upstream receives it: same method, path and query, headers (including `Host`) and
@@ -232,10 +229,15 @@ fn upstream_request(
     parts: http::request::Parts,
     body: RequestBody,
 ) -> Result<Request<RequestBody>, String> {
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let authority = if ctx.port == 443 { ctx.host.clone() } else { format!("{}:{}", ctx.host, ctx.port) };
-    let uri: Uri =
-        format!("https://{authority}{path}").parse().map_err(|e| format!("bad request target: {e}"))?;
+    // Built from parts: the path and query hyper already parsed are reused, not printed and parsed again.
+    let mut target = http::uri::Parts::default();
+    target.scheme = Some(http::uri::Scheme::HTTPS);
+    target.authority = Some(authority.parse().map_err(|e| format!("bad request target: {e}"))?);
+    target.path_and_query = Some(
+        parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(target).map_err(|e| format!("bad request target: {e}"))?;
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
@@ -249,6 +251,19 @@ fn upstream_request(
 /// `Connection`, and the well-known connection-specific ones. `TE` and `Transfer-Encoding` are left to
 /// hyper, which frames each hop itself.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    if headers.contains_key(CONNECTION) {
+        strip_named_in_connection(headers);
+    }
+    // Names, not strings: removing by `&str` parsed each name again on every request and response.
+    for name in [CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, UPGRADE] {
+        headers.remove(name);
+    }
+}
+
+/// Removes every header the `Connection` header names.
+fn strip_named_in_connection(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -257,9 +272,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
     for name in named {
-        headers.remove(name);
-    }
-    for name in [CONNECTION.as_str(), "keep-alive", "proxy-connection", UPGRADE.as_str()] {
         headers.remove(name);
     }
 }
