@@ -57,6 +57,25 @@ fn service_index(service: Service) -> usize {
     }
 }
 
+/// The service of an endpoint host, remembered per thread for the last host seen: a keep-alive connection
+/// asks about the same host on every request, and `authorize` parses it again anyway.
+fn host_service(raw: &str) -> Option<Service> {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Option<Service>)> =
+            const { std::cell::RefCell::new((String::new(), None)) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != raw || last.0.is_empty() {
+            let service = hosts::parse_host(raw).ok().map(|h| h.service);
+            last.0.clear();
+            last.0.push_str(raw);
+            last.1 = service;
+        }
+        last.1
+    })
+}
+
 /// Seconds since the epoch; a clock before 1970 reads as 0.
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -101,8 +120,7 @@ impl Authorizer {
     /// `None` when the head alone decides. The proxy reads that many bytes, or to the end of a shorter body,
     /// and never more: a 20 MiB layer part is classified from its prefix.
     pub fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
-        let host = hosts::parse_host(head.host).ok()?;
-        if host.service != Service::EcrApi {
+        if host_service(head.host)? != Service::EcrApi {
             return None;
         }
         let declared =
