@@ -131,6 +131,9 @@ pub fn classify(
     classify_host(hosts::parse_host(head.host)?, head, body, caller_account)
 }
 
+/// Keys a request's context typically ends with (region, principal, clock, endpoint, resource account).
+const CONTEXT_KEYS: usize = 24;
+
 /// [`classify`] for a host already parsed (the proxy checks the host first, to refuse or tunnel it).
 pub fn classify_host(
     host: HostInfo,
@@ -138,7 +141,8 @@ pub fn classify_host(
     body: Option<BodyView<'_>>,
     caller_account: Option<&str>,
 ) -> Result<Classification, Refusal> {
-    let mut context = RequestContext::new();
+    // Request, principal and endpoint keys together (authorize adds the rest); sized so none rehash.
+    let mut context = RequestContext::with_capacity(CONTEXT_KEYS);
     context.set("aws:RequestedRegion", host.region.clone());
     let (permission, additional) = match host.service {
         Service::EcrApi => {

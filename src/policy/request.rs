@@ -37,6 +37,12 @@ impl RequestContext {
         Self::default()
     }
 
+    /// An empty context with room for `keys` keys: the proxy fills about 15 per request, and growing the
+    /// map from empty rehashed it several times on every request.
+    pub fn with_capacity(keys: usize) -> Self {
+        RequestContext { values: HashMap::with_capacity(keys) }
+    }
+
     /// Sets a key, replacing any earlier value; the key's case does not matter.
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         self.values.insert(key.to_ascii_lowercase(), value);
