@@ -48,7 +48,8 @@ pub struct AuditRecord {
     pub denied_by: Option<String>,
     /// The Sid of the statement that decided, when it has one.
     pub sid: Option<String>,
-    /// The classifier's refusal reason.
+    /// Why the request failed: the classifier's refusal reason, or why upstream could not answer an
+    /// allowed request.
     pub reason: Option<String>,
     /// The upstream response status; `None` when the request never reached upstream.
     pub upstream_status: Option<u16>,
@@ -340,7 +341,7 @@ impl<'a> Event<'a> {
             decision: &r.decision,
             denied_by: r.denied_by.as_deref(),
             statement_sid: r.sid.as_deref(),
-            error_code: error_code(&r.decision),
+            error_code: error_code(&r.decision, r.reason.is_some()),
             error_message: r.reason.as_deref(),
             upstream_status: r.upstream_status,
             bytes_in: r.bytes_in,
@@ -360,11 +361,13 @@ fn event_source(service: &str) -> Option<&'static str> {
     }
 }
 
-/// CloudTrail records a refused call with an `errorCode`; allowed and tunnelled requests have none.
-fn error_code(decision: &str) -> Option<&'static str> {
+/// CloudTrail records a failed call with an `errorCode`: refused by policy or classifier, or allowed but
+/// not answered by upstream (a reason on an allowed request is the upstream failure, answered with 502).
+fn error_code(decision: &str, has_reason: bool) -> Option<&'static str> {
     match decision {
         "ExplicitDeny" | "ImplicitDeny" => Some("AccessDenied"),
         "Refused" => Some("RequestRefused"),
+        _ if has_reason => Some("UpstreamUnavailable"),
         _ => None,
     }
 }
@@ -501,6 +504,17 @@ mod tests {
             assert_eq!(value["eventSource"].as_str(), source, "{service} {decision}");
             assert_eq!(value["errorCode"].as_str(), code, "{service} {decision}");
         }
+    }
+
+    /// An allowed request that upstream never answered is not an ordinary Allow: the 502's cause is kept.
+    #[test]
+    fn an_upstream_failure_on_an_allowed_request_has_its_own_error_code_and_message() {
+        let why = "upstream 123456789123.dkr.ecr.us-east-1.amazonaws.com unreachable: connection refused";
+        let r = AuditRecord { decision: "Allow".into(), reason: Some(why.into()), ..record() };
+        let value = parse(&r);
+        assert_eq!(value["errorCode"], "UpstreamUnavailable");
+        assert_eq!(value["errorMessage"], why);
+        assert_eq!(value["upstreamStatus"], serde_json::Value::Null);
     }
 
     #[test]

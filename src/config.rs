@@ -194,6 +194,9 @@ pub struct UpstreamRoute {
 pub struct UpstreamTls {
     /// A PEM file of extra CA certificates trusted besides the web PKI roots (the lab's own CA).
     pub extra_ca: Option<PathBuf>,
+    /// Offer h2 to upstream as well as HTTP/1.1. Off by default: pooled HTTP/1.1 keep-alive connections
+    /// cost less CPU per request and per GB (`scripts/bench`); turn it on to multiplex over few connections.
+    pub http2: bool,
 }
 
 /// Bounds that keep one client from exhausting the proxy.

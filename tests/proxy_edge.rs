@@ -71,6 +71,23 @@ async fn allowed_request_reaches_upstream_unchanged() {
     }
 }
 
+/// Upstream speaks HTTP/1.1 by default (cheaper per request and per GB) and h2 when
+/// `[upstream_tls] http2 = true`; either way the request arrives whole and unchanged.
+#[tokio::test]
+async fn upstream_protocol_follows_the_http2_setting() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    for (http2, expected) in [(false, "HTTP/1.1"), (true, "HTTP/2.0")] {
+        let proxy = proxy(&upstream, |c| c.upstream_tls.http2 = http2).await;
+        let req =
+            Request::get("/v2/app/manifests/v1").header("host", REGISTRY).body(Full::default()).unwrap();
+        let response = request(&proxy, REGISTRY, false, req).await;
+        assert_eq!(response.status, 200, "http2={http2} {:?}", response.body);
+        let echo = response.json();
+        assert_eq!(echo["version"], expected, "http2={http2}");
+        assert_eq!(echo["path"], "/v2/app/manifests/v1");
+    }
+}
+
 /// design.md §4: deny before reading the body; `Expect: 100-continue` is answered with the denial, so
 /// a refused push sends no layer bytes upstream (the upstream never even sees a connection).
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The upstream side: a pooled hyper client over rustls whose connector applies `[[upstream]]` routes.
 //! TLS SNI and `Host` stay the AWS name whatever address is dialled, so SigV4 and certificates still
-//! verify. ALPN offers HTTP/1.1 only: the pool keeps up to 64 idle keep-alive connections per host, and a
-//! pooled HTTP/1.1 connection costs less CPU per request and per byte than h2 (no stream bookkeeping, no
+//! verify. ALPN offers HTTP/1.1 only unless `[upstream_tls] http2 = true`: the pool keeps up to 64 idle
+//! keep-alive connections per host, and a pooled HTTP/1.1 connection costs less CPU per request and per byte than h2 (no stream bookkeeping, no
 //! 16 KiB DATA frames with window updates): `scripts/bench` measured 2.2-2.5 s/GB with h2 upstream and
 //! 1.45-1.5 s/GB with HTTP/1.1 against the CNCF registry. Clients may still speak h2 to the proxy.
 
@@ -81,8 +81,7 @@ impl Upstream {
             }
         }
         let mut tls = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        // HTTP/1.1 only upstream (see the module doc): cheaper per request and per GB than h2.
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls.alpn_protocols = upstream_alpn(config.upstream_tls.http2);
         let routes = Arc::new(Routes::new(&config.upstreams));
         let connect_timeout = Duration::from_secs(config.limits.upstream_connect_timeout_secs.max(1));
         let connector = RoutedTls {
@@ -103,6 +102,15 @@ impl Upstream {
     /// Dials `host:port` (through the routes) with the connect timeout: used by raw tunnels.
     pub(crate) async fn dial(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         dial(&self.routes.address(host, port), self.connect_timeout).await
+    }
+}
+
+/// HTTP/1.1 only unless `[upstream_tls] http2` (see the module doc): cheaper per request and per GB than h2.
+fn upstream_alpn(http2: bool) -> Vec<Vec<u8>> {
+    if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
     }
 }
 

@@ -133,6 +133,7 @@ pub(crate) async fn handle(
             ctx.state.metrics.record_upstream_error();
             let why = upstream_failure(&ctx, &e);
             tracing::warn!(request_id, host = ctx.host, "{why}");
+            record.reason = Some(why.clone());
             let response = deny::response(ctx.service, &method, &Synthetic::BadGateway(why), &request_id);
             Ok(track(response, finisher(record, None)))
         }
