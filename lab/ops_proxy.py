@@ -8,13 +8,12 @@ own their policy files (hot reload rewrites them), so the config text is extende
 
 import json
 import os
-import re
 import shutil
 import urllib.request
 from pathlib import Path
 
-from .procs import LabError, Proc, free_port, wait_port
-from .proxy import binary, render_config
+from .procs import free_port
+from .proxy import Proxy, render_config, start
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -25,8 +24,11 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class OpsProxy:
+class OpsProxy(Proxy):
     """`vpce-proxy run` with an admin listener, optional `[limits]` and proxy users, stopped by PID.
+
+    It shares `Proxy`'s attributes (dir, port, ca_dir, audit, config, proc) and so its accessors and stop;
+    only the config it writes differs.
 
     `policies` maps service -> source file; each is copied into the proxy's own `policies/` directory so
     tests may rewrite it (`policy_path(service)`). `proxy_users` are extra `[[principal]]` tables given as
@@ -56,30 +58,7 @@ class OpsProxy:
         for user in proxy_users:
             text += "\n[[principal]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in user.items())
         self.config.write_text(text)
-        exe = binary()
-        if not exe.exists():
-            raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
-        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        env.setdefault("VPCE_PROXY_LOG", "info")
-        self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
-        try:
-            line = self.proc.wait_log("listening on", timeout=30)
-            if not re.search(rf"listening on 127\.0\.0\.1:{self.port}\b", line):
-                raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
-            wait_port(self.port, self.proc)
-            wait_port(self.admin_port, self.proc)
-        except BaseException:
-            self.proc.stop()
-            raise
-
-    @property
-    def url(self) -> str:
-        """The `HTTPS_PROXY` value for clients."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.ca_dir / "ca.crt"
+        self.proc = start(name, self.config, self.dir / "proxy.log", self.port, self.admin_port)
 
     def policy_path(self, service: str) -> Path:
         return self.policies[service]
@@ -99,9 +78,3 @@ class OpsProxy:
     def audit_lines(self) -> list:
         """Raw audit lines (every one must be JSON; the tests check that themselves)."""
         return self.audit.read_text(errors="replace").splitlines() if self.audit.exists() else []
-
-    def log_text(self) -> str:
-        return self.proc.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.proc.stop()

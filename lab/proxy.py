@@ -73,6 +73,27 @@ def render_config(port, ca_dir, policies, principals, routes, extra_ca, audit_pa
     return "\n".join(lines)
 
 
+def start(name: str, config: Path, log: Path, port: int, *more_ports: int) -> Proc:
+    """Runs `vpce-proxy run --config CONFIG` without the caller's own proxy variables, waits until it
+    announces `127.0.0.1:PORT` and every port accepts; a proxy that fails to start is stopped, not leaked."""
+    exe = binary()
+    if not exe.exists():
+        raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    env.setdefault("VPCE_PROXY_LOG", "info")
+    proc = Proc(name, [str(exe), "run", "--config", str(config)], log, env=env)
+    try:
+        line = proc.wait_log("listening on", timeout=30)
+        if not re.search(rf"listening on 127\.0\.0\.1:{port}\b", line):
+            raise LabError(f"unexpected listen line {line!r}; see {proc.log}")
+        for p in (port, *more_ports):
+            wait_port(p, proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 class Proxy:
     """One running `vpce-proxy run --config FILE` on a free loopback port, with its own CA directory."""
 
@@ -86,21 +107,7 @@ class Proxy:
         self.config.write_text(
             render_config(self.port, self.ca_dir, policies, principals, routes, extra_ca, self.audit)
         )
-        exe = binary()
-        if not exe.exists():
-            raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
-        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        env.setdefault("VPCE_PROXY_LOG", "info")
-        self.proc = Proc(name, [str(exe), "run", "--config", str(self.config)], self.dir / "proxy.log", env=env)
-        try:
-            line = self.proc.wait_log("listening on", timeout=30)
-            match = re.search(r"listening on ([0-9.]+:[0-9]+)", line)
-            if not match or not match.group(1).endswith(f":{self.port}"):
-                raise LabError(f"unexpected listen line {line!r}; see {self.proc.log}")
-            wait_port(self.port, self.proc)
-        except BaseException:
-            self.proc.stop()
-            raise
+        self.proc = start(name, self.config, self.dir / "proxy.log", self.port)
 
     @property
     def url(self) -> str:

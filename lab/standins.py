@@ -67,25 +67,14 @@ class Moto:
         self.proc.stop()
 
 
-REGISTRY_YAML_S3 = """version: 0.1
+REGISTRY_YAML = """version: 0.1
 log:
   level: info
   accesslog:
     disabled: false
 storage:
-  s3:
-    accesskey: {key}
-    secretkey: {secret}
-    region: {region}
-    bucket: {bucket}
-    secure: true
-    v4auth: true
-  delete:
+{storage}  delete:
     enabled: true
-  redirect:
-    disable: false
-  cache:
-    blobdescriptor: inmemory
 auth:
   htpasswd:
     realm: lab-registry
@@ -97,25 +86,22 @@ http:
     key: {keyfile}
 """
 
-REGISTRY_YAML_FS = """version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
+# S3 in moto: blob GETs answer 307 to presigned URLs on the layer bucket, the real ECR layer path.
+S3_STORAGE = """  s3:
+    accesskey: {key}
+    secretkey: {secret}
+    region: {region}
+    bucket: {bucket}
+    secure: true
+    v4auth: true
+  redirect:
+    disable: false
+  cache:
+    blobdescriptor: inmemory
+"""
+
+FS_STORAGE = """  filesystem:
     rootdirectory: {root}
-  delete:
-    enabled: true
-auth:
-  htpasswd:
-    realm: lab-registry
-    path: {htpasswd}
-http:
-  addr: 127.0.0.1:{port}
-  tls:
-    certificate: {cert}
-    key: {keyfile}
 """
 
 
@@ -155,15 +141,8 @@ class Registry:
                 env=_clean_env(PYTHONPATH=lab_root),
             )
             started(lambda: wait_port(tport, self.tunnel), self.tunnel)
-            text = REGISTRY_YAML_S3.format(
-                key=REGISTRY_S3_KEY[0],
-                secret=REGISTRY_S3_KEY[1],
-                region=REGION,
-                bucket=LAYER_BUCKET,
-                port=self.port,
-                htpasswd=htpasswd,
-                cert=cert,
-                keyfile=key,
+            storage = S3_STORAGE.format(
+                key=REGISTRY_S3_KEY[0], secret=REGISTRY_S3_KEY[1], region=REGION, bucket=LAYER_BUCKET
             )
             env.update(
                 HTTPS_PROXY=f"http://127.0.0.1:{tport}",
@@ -171,9 +150,8 @@ class Registry:
                 AWS_S3_US_EAST_1_REGIONAL_ENDPOINT="regional",
             )
         else:
-            text = REGISTRY_YAML_FS.format(
-                root=self.dir / "data", port=self.port, htpasswd=htpasswd, cert=cert, keyfile=key
-            )
+            storage = FS_STORAGE.format(root=self.dir / "data")
+        text = REGISTRY_YAML.format(storage=storage, port=self.port, htpasswd=htpasswd, cert=cert, keyfile=key)
         config = self.dir / "config.yml"
         config.write_text(text)
         self.proc = Proc(name, ["docker-registry", "serve", str(config)], self.dir / "registry.log", env=env)
