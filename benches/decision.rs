@@ -2,21 +2,10 @@
 //! ≤ 20 µs on a 20 KB endpoint policy, the AWS size limit for endpoint policies).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use vpce_proxy::policy::{decide, AuthzRequest, Policy, PolicyLayers, RequestContext};
+use vpce_proxy::policy::{decide, AuthzRequest, Outcome, Policy, PolicyLayers, RequestContext};
 
-const ORG_ONLY: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    {"Sid": "OwnRegistryOnly", "Effect": "Allow", "Principal": "*", "Action": "ecr:*",
-     "Resource": "arn:aws:ecr:*:123456789123:repository/*",
-     "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-21ej9awi6a"}}},
-    {"Sid": "RegistryLevel", "Effect": "Allow", "Principal": "*",
-     "Action": ["ecr:GetAuthorizationToken", "ecr:DescribeRegistry"], "Resource": "*",
-     "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-21ej9awi6a"}}},
-    {"Sid": "KeepBaseImage3", "Effect": "Deny", "Principal": "*", "Action": "ecr:DeleteRepository",
-     "Resource": "arn:aws:ecr:*:123456789123:repository/base-image3"}
-  ]
-}"#;
+/// The shipped seed policy of story (a): what `vpce-proxy run` decides with, not a copy that could drift.
+const ORG_ONLY: &str = include_str!("../policies/org-only-ecr.json");
 
 /// An endpoint policy of 20,000-20,480 characters: one statement per team repository, each with a
 /// condition, so a request for the last team walks every statement.
@@ -60,6 +49,7 @@ fn bench(c: &mut Criterion) {
     let seed = Policy::parse(ORG_ONLY).expect("seed policy");
     let req = request("arn:aws:ecr:us-east-1:123456789123:repository/app");
     let layers = PolicyLayers { endpoint: Some(&seed), identity: None, resource: None };
+    assert_eq!(decide(&layers, &req).outcome, Outcome::Allow, "the seed policy allows an org push");
     c.bench_function("decide/seed_org_only", |b| b.iter(|| decide(black_box(&layers), black_box(&req))));
 
     let (text, count) = large_policy();

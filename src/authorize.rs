@@ -57,25 +57,6 @@ fn service_index(service: Service) -> usize {
     }
 }
 
-/// The service of an endpoint host, remembered per thread for the last host seen: a keep-alive connection
-/// asks about the same host on every request, and `authorize` parses it again anyway.
-fn host_service(raw: &str) -> Option<Service> {
-    thread_local! {
-        static LAST: std::cell::RefCell<(String, Option<Service>)> =
-            const { std::cell::RefCell::new((String::new(), None)) };
-    }
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != raw || last.0.is_empty() {
-            let service = hosts::parse_host(raw).ok().map(|h| h.service);
-            last.0.clear();
-            last.0.push_str(raw);
-            last.1 = service;
-        }
-        last.1
-    })
-}
-
 /// Seconds since the epoch; a clock before 1970 reads as 0.
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -120,7 +101,7 @@ impl Authorizer {
     /// `None` when the head alone decides. The proxy reads that many bytes, or to the end of a shorter body,
     /// and never more: a 20 MiB layer part is classified from its prefix.
     pub fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
-        if host_service(head.host)? != Service::EcrApi {
+        if hosts::parse_host(head.host).ok()?.service != Service::EcrApi {
             return None;
         }
         let declared =
@@ -330,15 +311,14 @@ identity_policies = ["dev.json"]
         h
     }
 
+    /// The head of an ECR API call as the SDKs send it: `POST /` on the regional API host.
+    fn api_head(headers: &http::HeaderMap) -> RequestHead<'_> {
+        RequestHead { method: "POST", host: "api.ecr.us-east-1.amazonaws.com", path: "/", headers }
+    }
+
     fn api_call(a: &Authorizer, key: &str, op: &str, body: &str) -> Result<Verdict, Refusal> {
         let headers = api_headers(key, op);
-        let head = RequestHead {
-            method: "POST",
-            host: "api.ecr.us-east-1.amazonaws.com",
-            path: "/",
-            headers: &headers,
-        };
-        a.authorize(&head, Some(body.as_bytes()), &ConnFacts::default())
+        a.authorize(&api_head(&headers), Some(body.as_bytes()), &ConnFacts::default())
     }
 
     fn registry(a: &Authorizer, method: &str, path: &str, headers: &http::HeaderMap) -> Verdict {
@@ -486,12 +466,7 @@ identity_policies = ["dev.json"]
         let a = authorizer(dir.path(), "");
         let mut headers = api_headers("AKIADEV", "UploadLayerPart");
         headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
-        let head = RequestHead {
-            method: "POST",
-            host: "api.ecr.us-east-1.amazonaws.com",
-            path: "/",
-            headers: &headers,
-        };
+        let head = api_head(&headers);
         let limit = Limits::default().max_classify_body_bytes;
         assert_eq!(a.body_needed(&head), Some(limit));
         let mut prefix = br#"{"repositoryName":"len-s-mp/sample-repository-1","uploadId":"u","partFirstByte":0,"layerPartBlob":""#.to_vec();
@@ -501,12 +476,7 @@ identity_policies = ["dev.json"]
         // The same prefix for an operation that must be read whole is refused.
         let mut headers = api_headers("AKIADEV", "PutImage");
         headers.insert("content-length", (20u64 << 20).to_string().parse().unwrap());
-        let head = RequestHead {
-            method: "POST",
-            host: "api.ecr.us-east-1.amazonaws.com",
-            path: "/",
-            headers: &headers,
-        };
+        let head = api_head(&headers);
         let err = a.authorize(&head, Some(&prefix), &ConnFacts::default()).unwrap_err();
         assert!(err.0.contains("max_classify_body_bytes"), "{err}");
         // Registry and S3 requests decide from the head alone.

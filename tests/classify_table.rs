@@ -164,6 +164,12 @@ fn without_auth(mut row: Row) -> Row {
     row
 }
 
+/// The same ECR API request signed with another access key id in another region.
+fn signed_by(row: Row, key: &str, region: &str) -> Row {
+    let (name, value) = sigv4(key, region, "ecr");
+    with(without_auth(row), &name, &value)
+}
+
 const SAR: &str = "Service Authorization Reference: Actions, resources, and condition keys for Amazon ECR";
 const REPO_ARN: &str = "arn:aws:ecr:us-east-1:123456789123:repository/team/app";
 
@@ -343,7 +349,7 @@ fn ecr_api_rows() -> Vec<Row> {
             ),
         ),
     ]);
-    let mut cn = api_on(
+    let cn = api_on(
         "Amazon Web Services in China: Amazon ECR endpoints (aws-cn partition, .amazonaws.com.cn)",
         "api.ecr.cn-north-1.amazonaws.com.cn",
         "DescribeImages",
@@ -355,18 +361,14 @@ fn ecr_api_rows() -> Vec<Row> {
             "arn:aws-cn:iam::210987654321:user/cn-user",
         ),
     );
-    cn.headers.retain(|(k, _)| k != "Authorization");
-    cn.headers.push(sigv4("AKIACNEXAMPLE", "cn-north-1", "ecr"));
-    rows.push(cn);
-    let mut unknown_key = api(
+    rows.push(signed_by(cn, "AKIACNEXAMPLE", "cn-north-1"));
+    let unknown_key = api(
         "design.md §5: an access key id no principal claims is anonymous; the endpoint account stands in",
         "DescribeImages",
         repo,
         ok("ecr.api", "ecr:DescribeImages", "arn:aws:ecr:us-east-1:999988887777:repository/team/app", ANON),
     );
-    unknown_key.headers.retain(|(k, _)| k != "Authorization");
-    unknown_key.headers.push(sigv4("AKIAUNKNOWNKEY", "us-east-1", "ecr"));
-    rows.push(unknown_key);
+    rows.push(signed_by(unknown_key, "AKIAUNKNOWNKEY", "us-east-1"));
     // Refusals: each malformed or ambiguous shape once (Amazon ECR API Reference: Common Errors).
     let refuse = |why: &'static str, op: &str, body: &str| {
         api("Amazon ECR API Reference: Common Errors", op, body, Want::Refused(why))
@@ -1000,16 +1002,15 @@ fn host_refusal_rows() -> Vec<Row> {
 
 fn principal_rows() -> Vec<Row> {
     let repo = r#"{"repositoryName":"team/app"}"#;
-    let mut session = api(
+    let session = api(
         "design.md §5: temporary (ASIA) keys of a session map like long-term keys",
         "DescribeImages",
         repo,
         ok("ecr.api", "ecr:DescribeImages", REPO_ARN, CI),
     );
-    session.headers.retain(|(k, _)| k != "Authorization");
-    session.headers.push(sigv4("ASIAQEXAMPLESESSION1", "us-east-1", "ecr"));
-    let gov = {
-        let mut r = api_on(
+    let session = signed_by(session, "ASIAQEXAMPLESESSION1", "us-east-1");
+    let gov = signed_by(
+        api_on(
             "design.md §5: a GovCloud caller (the endpoint account is not used when the principal has one)",
             "ecr.us-gov-east-1.amazonaws.com",
             "DescribeImages",
@@ -1020,11 +1021,10 @@ fn principal_rows() -> Vec<Row> {
                 "arn:aws-us-gov:ecr:us-gov-east-1:310987654321:repository/team/app",
                 "arn:aws-us-gov:iam::310987654321:user/gov-user",
             ),
-        );
-        r.headers.retain(|(k, _)| k != "Authorization");
-        r.headers.push(sigv4("AKIAGOVEXAMPLE", "us-gov-east-1", "ecr"));
-        r
-    };
+        ),
+        "AKIAGOVEXAMPLE",
+        "us-gov-east-1",
+    );
     let proxy_user = with(
         without_auth(dkr(
             "design.md §5: Proxy-Authorization on CONNECT names the principal",
