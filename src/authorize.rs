@@ -5,6 +5,7 @@
 //! whole on reload.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::classify::principal::{Caller, Principals};
@@ -220,6 +221,57 @@ impl Authorizer {
         if let Some(index) = self.principals.index_of(&verdict.principal) {
             self.principals.learn_tokens(body, index, now_secs());
         }
+    }
+}
+
+/// The four questions the proxy asks per request. A trait (rather than [`Authorizer`] itself) so the
+/// proxy can be tested with a scripted decider, independently of the policy engine.
+pub trait Authorize: Send + Sync {
+    /// See [`Authorizer::body_needed`].
+    fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize>;
+    /// See [`Authorizer::authorize`].
+    fn authorize(
+        &self,
+        head: &RequestHead<'_>,
+        body: Option<&[u8]>,
+        conn: &ConnFacts,
+    ) -> Result<Verdict, Refusal>;
+    /// See [`Authorizer::wants_response`].
+    fn wants_response(&self, verdict: &Verdict) -> bool;
+    /// See [`Authorizer::observe_response`].
+    fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]);
+}
+
+impl Authorize for Authorizer {
+    fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
+        Authorizer::body_needed(self, head)
+    }
+    fn authorize(
+        &self,
+        head: &RequestHead<'_>,
+        body: Option<&[u8]>,
+        conn: &ConnFacts,
+    ) -> Result<Verdict, Refusal> {
+        Authorizer::authorize(self, head, body, conn)
+    }
+    fn wants_response(&self, verdict: &Verdict) -> bool {
+        Authorizer::wants_response(self, verdict)
+    }
+    fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
+        Authorizer::observe_response(self, verdict, status, body)
+    }
+}
+
+/// Where the edge gets the authorizer for one request: taken once per request, so a reload never changes
+/// the policy a request started under.
+pub trait AuthorizerSource: Send + Sync {
+    /// The authorizer in force now.
+    fn current(&self) -> Arc<dyn Authorize>;
+}
+
+impl AuthorizerSource for crate::reload::LiveAuthorizer {
+    fn current(&self) -> Arc<dyn Authorize> {
+        crate::reload::LiveAuthorizer::current(self)
     }
 }
 

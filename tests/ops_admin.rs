@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vpce_proxy::admin::{serve_admin, Health, Metrics, PolicyHash, PolicyHashes};
+use vpce_proxy::audit::Disposition;
+use vpce_proxy::classify::Service;
+use vpce_proxy::policy::Outcome;
 
 /// One parsed sample: metric name, labels, value.
 type Sample = (String, BTreeMap<String, String>, f64);
@@ -190,10 +193,10 @@ fn the_strict_parser_rejects_malformed_exposition() {
 #[test]
 fn rendered_metrics_parse_strictly_and_round_trip_their_values() {
     let metrics = Metrics::new();
-    metrics.record_decision("ecr.api", "ecr:PutImage", "Allow");
-    metrics.record_decision("ecr.api", "ecr:PutImage", "Allow");
-    metrics.record_decision("s3", "s3:GetObject", "ImplicitDeny");
-    metrics.record_decision("", "", "Tunnel");
+    metrics.record_decision(Some(Service::EcrApi), "ecr:PutImage", Outcome::Allow.into());
+    metrics.record_decision(Some(Service::EcrApi), "ecr:PutImage", Outcome::Allow.into());
+    metrics.record_decision(Some(Service::S3), "s3:GetObject", Outcome::ImplicitDeny.into());
+    metrics.record_decision(None, "", Disposition::Tunnel);
     metrics.record_limit_refusal("per_client \"quoted\"\nline\\");
     metrics.record_certificate(true);
     metrics.record_certificate(false);
@@ -256,7 +259,7 @@ async fn admin_listener_serves_metrics_and_healthz_and_404s_the_rest() {
     let entry = PolicyHash { file: "/etc/vpce/ecr-api.json".into(), sha256: "ab".repeat(32) };
     let health = Arc::new(Health::new(PolicyHashes::from([("ecr.api".to_owned(), entry)])));
     let metrics = Arc::new(Metrics::new());
-    metrics.record_decision("ecr.dkr", "ecr:BatchGetImage", "Allow");
+    metrics.record_decision(Some(Service::EcrDkr), "ecr:BatchGetImage", Outcome::Allow.into());
     metrics.connection(true);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_admin(listener, Arc::clone(&health), Arc::clone(&metrics), stopped));

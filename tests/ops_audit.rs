@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use vpce_proxy::audit::{AuditLog, AuditRecord};
+use vpce_proxy::classify::Service;
 use vpce_proxy::config::AuditConfig;
+use vpce_proxy::policy::Outcome;
 
 const THREADS: usize = 8;
 const PER_THREAD: usize = 300;
@@ -17,13 +19,13 @@ fn record(thread: usize, i: usize) -> AuditRecord {
         request_id: format!("t{thread}-r{i}"),
         client: Some("127.0.0.1:40000".parse().unwrap()),
         principal: "arn:aws:iam::111122223333:user/alice".into(),
-        service: "ecr.dkr".into(),
+        service: Some(Service::EcrDkr),
         host: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
         action: "ecr:BatchGetImage".into(),
         // Long enough that a line exceeds the writer's 8 KiB buffer now and then, where interleaving
         // would show if writes were not serialised.
         resource: format!("arn:aws:ecr:us-east-1:111122223333:repository/{}", "n".repeat(i * 37 % 9000)),
-        decision: "Allow".into(),
+        decision: Outcome::Allow.into(),
         upstream_status: Some(200),
         bytes_out: i as u64,
         duration_ms: 0.5,

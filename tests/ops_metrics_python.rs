@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use vpce_proxy::admin::Metrics;
+use vpce_proxy::classify::Service;
+use vpce_proxy::policy::Outcome;
 
 const READER: &str = r#"
 import json, math, sys
@@ -23,8 +25,8 @@ print(json.dumps(out))
 #[test]
 fn the_python_reference_parser_reads_every_family_and_value() {
     let metrics = Metrics::new();
-    metrics.record_decision("ecr.dkr", "ecr:BatchGetImage", "Allow");
-    metrics.record_decision("s3", "s3:GetObject", "ExplicitDeny");
+    metrics.record_decision(Some(Service::EcrDkr), "ecr:BatchGetImage", Outcome::Allow.into());
+    metrics.record_decision(Some(Service::S3), "s3:GetObject", Outcome::ExplicitDeny.into());
     metrics.record_limit_refusal("odd \"label\"\nvalue\\");
     metrics.observe_latency(0.03);
     metrics.connection(true);

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::audit::Disposition;
+use crate::classify::Service;
+
 /// Most (service, action, decision) series kept; the action set is fixed, but a bug upstream of the
 /// metrics must not turn into unbounded memory or a Prometheus cardinality explosion.
 pub const MAX_DECISION_SERIES: usize = 512;
@@ -164,8 +167,10 @@ impl Metrics {
         Metrics::default()
     }
 
-    /// One request decided: `decision` is `Allow`, `ExplicitDeny`, `ImplicitDeny`, `Refused` or `Tunnel`.
-    pub fn record_decision(&self, service: &str, action: &str, decision: &str) {
+    /// One request decided; `service` is `None` for hosts that are not endpoint hosts, `action` empty when
+    /// none was classified.
+    pub fn record_decision(&self, service: Option<Service>, action: &str, decision: Disposition) {
+        let (service, decision) = (service.map_or("", Service::key), decision.as_str());
         let overflow = [OVERFLOW_LABEL, OVERFLOW_LABEL, decision];
         self.requests.increment(&[service, action, decision], MAX_DECISION_SERIES, &overflow);
     }
@@ -374,6 +379,7 @@ fn escape(value: &str, quote: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Outcome;
 
     #[test]
     fn label_values_escape_backslash_quote_and_newline() {
@@ -404,9 +410,9 @@ mod tests {
     fn decision_series_are_capped_with_an_overflow_bucket() {
         let metrics = Metrics::new();
         for i in 0..MAX_DECISION_SERIES + 10 {
-            metrics.record_decision("ecr.api", &format!("ecr:Op{i}"), "Allow");
+            metrics.record_decision(Some(Service::EcrApi), &format!("ecr:Op{i}"), Outcome::Allow.into());
         }
-        metrics.record_decision("ecr.api", "ecr:Op0", "Allow");
+        metrics.record_decision(Some(Service::EcrApi), "ecr:Op0", Outcome::Allow.into());
         let snapshot = metrics.requests.snapshot();
         assert_eq!(snapshot.len(), MAX_DECISION_SERIES + 1);
         let overflow = snapshot.iter().find(|(k, _)| k[0] == OVERFLOW_LABEL).unwrap();

@@ -9,8 +9,8 @@ use super::document::{Effect, Negatable, Policy, PrincipalEntry, PrincipalMatch,
 use super::matching::{arn_account, escaped_resource_match, ArnParts};
 use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
 
-/// The final answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The final answer; spelled once, in `spelling.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Some layer allowed and none denied.
     Allow,
@@ -20,9 +20,8 @@ pub enum Outcome {
     ImplicitDeny,
 }
 
-/// Which policy layer decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Which policy layer decided; spelled once, in `spelling.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
     /// The VPC endpoint policy attached to the service.
     VpcEndpoint,

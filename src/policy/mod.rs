@@ -11,6 +11,7 @@ pub mod json;
 pub mod matching;
 pub mod operators;
 pub mod request;
+mod spelling;
 pub mod validate;
 pub mod variables;
 

@@ -1,29 +1,25 @@
-//! The network edge: where HTTP CONNECT (and optionally direct TLS) clients meet the policy.
+//! The network edge, one folder per stage in the order a connection passes through them:
 //!
-//! Data flow per connection: [`server`] accepts under the connection limits, `connect` answers the
-//! CONNECT head (port, proxy authentication, endpoint host), `sni` terminates TLS with a leaf minted by
-//! [`certs`] and refuses a ClientHello that names another host, `handler` authorizes each inner request
-//! from its head (reading at most a bounded body prefix) and either answers with the AWS-shaped denial of
-//! `deny` or streams it through `forward`. `body` is the single place where a request's outcome and byte
-//! counts are known, so the audit record is written there.
+//! 1. [`listen`]: accept loops, connection limits, idle cut-off, graceful drain;
+//! 2. `connect`: the CONNECT head, its admission (port, proxy credentials, endpoint host) and raw
+//!    tunnels for other hosts;
+//! 3. `tls`: the ClientHello must name the tunnel's host; a leaf minted by the local CA ([`certs`]);
+//! 4. `exchange`: each inner request is authorized from its head (and a bounded body prefix), then
+//!    answered with the AWS-shaped denial or streamed through; one function turns every early end into
+//!    the response, the audit line and the metrics;
+//! 5. `upstream`: the pooled TLS client and the `[[upstream]]` routes.
 //!
-//! Tests run the whole edge in-process: bind `127.0.0.1:0`, build a [`ProxyState`], call [`serve`].
+//! [`state`] is what every stage shares. Tests run the whole edge in-process: bind `127.0.0.1:0`, build
+//! a [`ProxyState`], call [`serve`].
 
-mod body;
-pub mod certs;
 mod connect;
-mod deny;
-pub mod endpoint;
-mod forward;
-mod handler;
-mod ids;
-mod limits;
-pub mod routes;
-mod server;
-mod sni;
-mod state;
-mod tunnel;
+mod exchange;
+pub mod listen;
+pub mod state;
+mod tls;
+mod upstream;
 
-pub use certs::{CertError, CertStore};
-pub use server::{serve, serve_sni};
-pub use state::{Authorize, AuthorizerSource, ProxyState, StartError};
+pub use listen::{serve, serve_sni};
+pub use state::{ProxyState, StartError};
+pub use tls::certs::{self, CertError, CertStore};
+pub use upstream::UpstreamError;

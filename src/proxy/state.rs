@@ -1,68 +1,18 @@
-//! What every connection shares: config, the authorizer in force, certificates, upstream client, limits.
+//! What every connection shares: config, the authorizer in force, certificates, upstream client, limits,
+//! and the audit log and metrics every stage reports to.
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use crate::admin::Metrics;
-use crate::audit::AuditLog;
-use crate::authorize::{Authorizer, ConnFacts, Verdict};
-use crate::classify::{Refusal, RequestHead};
+use crate::audit::{AuditLog, AuditRecord};
+use crate::authorize::AuthorizerSource;
 use crate::config::Config;
-use crate::reload::LiveAuthorizer;
 
-use super::certs::{CertError, CertStore};
-use super::forward::{Upstream, UpstreamError};
-use super::limits::ConnLimits;
-
-/// The four questions the edge asks per request. A trait (rather than [`Authorizer`] itself) so the edge
-/// can be tested with a scripted decider, independently of the policy engine.
-pub trait Authorize: Send + Sync {
-    /// See [`Authorizer::body_needed`].
-    fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize>;
-    /// See [`Authorizer::authorize`].
-    fn authorize(
-        &self,
-        head: &RequestHead<'_>,
-        body: Option<&[u8]>,
-        conn: &ConnFacts,
-    ) -> Result<Verdict, Refusal>;
-    /// See [`Authorizer::wants_response`].
-    fn wants_response(&self, verdict: &Verdict) -> bool;
-    /// See [`Authorizer::observe_response`].
-    fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]);
-}
-
-impl Authorize for Authorizer {
-    fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
-        Authorizer::body_needed(self, head)
-    }
-    fn authorize(
-        &self,
-        head: &RequestHead<'_>,
-        body: Option<&[u8]>,
-        conn: &ConnFacts,
-    ) -> Result<Verdict, Refusal> {
-        Authorizer::authorize(self, head, body, conn)
-    }
-    fn wants_response(&self, verdict: &Verdict) -> bool {
-        Authorizer::wants_response(self, verdict)
-    }
-    fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
-        Authorizer::observe_response(self, verdict, status, body)
-    }
-}
-
-/// Where the edge gets the authorizer for one request: taken once per request, so a reload never changes
-/// the policy a request started under.
-pub trait AuthorizerSource: Send + Sync {
-    /// The authorizer in force now.
-    fn current(&self) -> Arc<dyn Authorize>;
-}
-
-impl AuthorizerSource for LiveAuthorizer {
-    fn current(&self) -> Arc<dyn Authorize> {
-        LiveAuthorizer::current(self)
-    }
-}
+use super::listen::ConnLimits;
+use super::tls::certs::{CertError, CertStore};
+use super::upstream::{Upstream, UpstreamError};
 
 /// Why the edge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +54,16 @@ impl ProxyState {
         let upstream = Upstream::new(&config)?;
         let limits = ConnLimits::new(&config.limits);
         Ok(ProxyState { config, live, certs, metrics, audit, upstream, limits })
+    }
+}
+
+impl ProxyState {
+    /// A connection refused before any request (CONNECT admission, or a ClientHello for another host):
+    /// one audit line, one metric, one log line.
+    pub(crate) fn refuse_connection(&self, client: Option<SocketAddr>, host: &str, reason: String) {
+        tracing::info!(client = ?client, host, "CONNECT refused: {reason}");
+        self.metrics.record_decision(None, "", crate::audit::Disposition::Refused);
+        self.audit.write(&AuditRecord::refusal(client, host, reason));
     }
 }
 

@@ -24,11 +24,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use vpce_proxy::admin::Metrics;
 use vpce_proxy::audit::AuditLog;
-use vpce_proxy::authorize::{Authorizer, ConnFacts, Verdict};
+use vpce_proxy::authorize::{Authorize, Authorizer, AuthorizerSource, ConnFacts, Verdict};
 use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 use vpce_proxy::config::{Config, UpstreamRoute};
 use vpce_proxy::policy::{Decision, Layer, Outcome, RequestContext};
-use vpce_proxy::proxy::{self, Authorize, AuthorizerSource, ProxyState};
+use vpce_proxy::proxy::{self, ProxyState};
 use vpce_proxy::reload::LiveAuthorizer;
 
 /// The registry host most tests use.

@@ -33,6 +33,9 @@ pub(crate) enum HeadError {
     /// A method other than CONNECT: this is a CONNECT-only proxy (plain HTTP would bypass TLS checks).
     #[error("{0} is not supported: this proxy only accepts CONNECT (set HTTPS_PROXY, not HTTP_PROXY)")]
     NotConnect(String),
+    /// The head did not arrive within `limits.header_read_timeout_secs` (slowloris).
+    #[error("request head not received in time")]
+    Timeout,
 }
 
 impl HeadError {
@@ -41,7 +44,19 @@ impl HeadError {
         match self {
             HeadError::TooLarge => 431,
             HeadError::NotConnect(_) => 405,
+            HeadError::Timeout => 408,
             HeadError::Closed | HeadError::Malformed(_) => 400,
+        }
+    }
+}
+
+impl HeadError {
+    /// The `/metrics` limit this error counts against, if it is one.
+    pub(crate) fn limit(&self) -> Option<&'static str> {
+        match self {
+            HeadError::TooLarge => Some("max_header_bytes"),
+            HeadError::Timeout => Some("header_read_timeout"),
+            _ => None,
         }
     }
 }

@@ -1,168 +1,18 @@
-//! One JSON line per decision, with CloudTrail-like field names.
-//!
-//! An endpoint operator answers "who did what, and why was it allowed" from this log, so each line is
-//! self-contained and shaped like a CloudTrail event (`eventTime`, `sourceIPAddress`, `userIdentity`,
-//! `eventSource`, `eventName`, `resources`, `errorCode`) that existing tooling and `jq` recipes already know.
-//! A record never holds an authorization header, token, key or signature: [`AuditRecord`] has no field
-//! that could carry one, and the serialiser writes only the fields below.
-
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
-use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+//! One [`AuditRecord`] as one JSON line: the CloudTrail-like field names, written by hand for speed and
+//! held byte-for-byte equal to what `serde_json` makes of the same [`Event`].
 
 use serde::Serialize;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use crate::config::AuditConfig;
+use super::record::{AuditRecord, Disposition};
+use crate::classify::Service;
+use crate::policy::Outcome;
 
 /// RFC 3339 in UTC with milliseconds: CloudTrail's `eventTime` shape, precise enough to order a burst.
 const EVENT_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-
-/// Everything the audit log says about one request.
-#[derive(Debug, Clone, Default)]
-pub struct AuditRecord {
-    /// Per-request id, also sent to the client as `x-amzn-RequestId` on denials.
-    pub request_id: String,
-    /// The client connection's address.
-    pub client: Option<SocketAddr>,
-    /// The principal ARN or `anonymous`.
-    pub principal: String,
-    /// `ecr.api`, `ecr.dkr`, `s3`, or empty for non-endpoint hosts.
-    pub service: String,
-    /// The inner request's host.
-    pub host: String,
-    /// The IAM action, empty when none was needed or the request was refused before classification.
-    pub action: String,
-    /// The resource ARN.
-    pub resource: String,
-    /// `Allow`, `ExplicitDeny`, `ImplicitDeny`, `Refused` (classifier refusal) or `Tunnel`.
-    pub decision: String,
-    /// The layer that refused (`vpc_endpoint`, `identity`, `resource`).
-    pub denied_by: Option<String>,
-    /// The Sid of the statement that decided, when it has one.
-    pub sid: Option<String>,
-    /// Why the request failed: the classifier's refusal reason, or why upstream could not answer an
-    /// allowed request.
-    pub reason: Option<String>,
-    /// The upstream response status; `None` when the request never reached upstream.
-    pub upstream_status: Option<u16>,
-    /// Request body bytes sent upstream.
-    pub bytes_in: u64,
-    /// Response body bytes sent to the client.
-    pub bytes_out: u64,
-    /// Time from request head to the end of the response body, milliseconds.
-    pub duration_ms: f64,
-}
-
-/// Why the audit log could not be opened at start-up (a write error later never fails a request).
-#[derive(Debug, thiserror::Error)]
-#[error("audit log {path}: cannot open for appending: {source}")]
-pub struct AuditError {
-    /// The file named by `[audit] path`.
-    pub path: PathBuf,
-    /// The operating system's reason.
-    pub source: std::io::Error,
-}
-
-/// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
-/// crash loses at most the line being written.
-pub struct AuditLog {
-    sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
-    /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
-    path: Option<PathBuf>,
-    failed: AtomicBool,
-}
-
-impl std::fmt::Debug for AuditLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("enabled", &self.sink.is_some()).finish()
-    }
-}
-
-impl Default for AuditLog {
-    fn default() -> Self {
-        AuditLog::disabled()
-    }
-}
-
-impl AuditLog {
-    /// An audit log that drops every record (tests, or `[audit] enabled = false`).
-    pub fn disabled() -> AuditLog {
-        AuditLog { sink: None, path: None, failed: AtomicBool::new(false) }
-    }
-
-    /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
-    /// (decisions name principals and resources, which are not for every local user to read).
-    pub fn from_config(config: &AuditConfig) -> Result<AuditLog, AuditError> {
-        if !config.enabled {
-            return Ok(AuditLog::disabled());
-        }
-        let writer: Box<dyn Write + Send> = match &config.path {
-            None => Box::new(std::io::stdout()),
-            Some(path) => Box::new(open_append(path)?),
-        };
-        Ok(AuditLog { path: config.path.clone(), ..AuditLog::to_writer(writer) })
-    }
-
-    /// Reopens the audit file by name, so lines go to the new file after logrotate moved the old one
-    /// away (called on SIGHUP); pending lines are flushed to the old file first. No-op for stdout.
-    pub fn reopen(&self) -> Result<(), AuditError> {
-        let (Some(sink), Some(path)) = (&self.sink, &self.path) else { return Ok(()) };
-        let file = open_append(path)?;
-        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = writer.flush();
-        *writer = BufWriter::new(Box::new(file));
-        self.failed.store(false, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// An audit log writing to any sink; lets tests and embedders capture lines without a file.
-    pub fn to_writer(writer: Box<dyn Write + Send>) -> AuditLog {
-        AuditLog {
-            sink: Some(Mutex::new(BufWriter::new(writer))),
-            path: None,
-            failed: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether records are kept at all, so callers can skip building one.
-    pub fn is_enabled(&self) -> bool {
-        self.sink.is_some()
-    }
-
-    /// Writes one line; never fails the request (an audit write error is reported once on stderr).
-    pub fn write(&self, record: &AuditRecord) {
-        let Some(sink) = &self.sink else { return };
-        let mut line = record.to_json_line(OffsetDateTime::now_utc());
-        line.push(b'\n');
-        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = writer.write_all(&line).and_then(|()| writer.flush());
-        drop(writer);
-        if let Err(error) = result {
-            if !self.failed.swap(true, Ordering::Relaxed) {
-                eprintln!("vpce-proxy: audit log write failed (further failures not reported): {error}");
-            }
-        }
-    }
-}
-
-/// Appends to `path`, creating it with mode 0600 (decisions name principals and resources, which are
-/// not for every local user to read).
-fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| AuditError { path: path.to_path_buf(), source })
-}
 
 impl AuditRecord {
     /// The record as one JSON object (no newline), stamped with `now`; public so tests and tools can
@@ -333,15 +183,15 @@ impl<'a> Event<'a> {
             request_id: &r.request_id,
             source_ip_address: r.client.map(|c| c.ip().to_string()),
             user_identity: UserIdentity { arn: &r.principal },
-            event_source: event_source(&r.service),
-            service: non_empty(&r.service),
+            event_source: r.service.map(event_source),
+            service: r.service.map(Service::key),
             event_name: action.map(|a| a.split_once(':').map_or(a, |(_, name)| name)),
             action,
             resources: non_empty(&r.resource).map(|arn| Resource { arn }).into_iter().collect(),
-            decision: &r.decision,
-            denied_by: r.denied_by.as_deref(),
+            decision: r.decision.as_str(),
+            denied_by: r.denied_by.map(|layer| layer.as_str()),
             statement_sid: r.sid.as_deref(),
-            error_code: error_code(&r.decision, r.reason.is_some()),
+            error_code: error_code(r.decision, r.reason.is_some()),
             error_message: r.reason.as_deref(),
             upstream_status: r.upstream_status,
             bytes_in: r.bytes_in,
@@ -353,20 +203,19 @@ impl<'a> Event<'a> {
 }
 
 /// CloudTrail's `eventSource`: both ECR endpoints log as `ecr.amazonaws.com`.
-fn event_source(service: &str) -> Option<&'static str> {
+fn event_source(service: Service) -> &'static str {
     match service {
-        "ecr.api" | "ecr.dkr" => Some("ecr.amazonaws.com"),
-        "s3" => Some("s3.amazonaws.com"),
-        _ => None,
+        Service::EcrApi | Service::EcrDkr => "ecr.amazonaws.com",
+        Service::S3 => "s3.amazonaws.com",
     }
 }
 
 /// CloudTrail records a failed call with an `errorCode`: refused by policy or classifier, or allowed but
 /// not answered by upstream (a reason on an allowed request is the upstream failure, answered with 502).
-fn error_code(decision: &str, has_reason: bool) -> Option<&'static str> {
+fn error_code(decision: Disposition, has_reason: bool) -> Option<&'static str> {
     match decision {
-        "ExplicitDeny" | "ImplicitDeny" => Some("AccessDenied"),
-        "Refused" => Some("RequestRefused"),
+        Disposition::Decided(Outcome::ExplicitDeny | Outcome::ImplicitDeny) => Some("AccessDenied"),
+        Disposition::Refused => Some("RequestRefused"),
         _ if has_reason => Some("UpstreamUnavailable"),
         _ => None,
     }
@@ -375,6 +224,7 @@ fn error_code(decision: &str, has_reason: bool) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Layer;
     use serde_json::Value;
     use time::macros::datetime;
 
@@ -402,14 +252,14 @@ mod tests {
         odd.resource = String::new();
         odd.action = "ecr:GetAuthorizationToken".into();
         odd.reason = Some("bad \"Host\"".into());
-        odd.decision = "Refused".into();
+        odd.decision = Disposition::Refused;
         odd.upstream_status = Some(502);
         odd.client = None;
         let mut nan = record();
         nan.duration_ms = f64::NAN;
         nan.sid = None;
         nan.denied_by = None;
-        nan.service = String::new();
+        nan.service = None;
         for r in [record(), odd, nan, AuditRecord::default()] {
             let event = Event::new(&r, "2026-12-02T01:02:03.456Z".into());
             let mut mine = Vec::new();
@@ -424,12 +274,12 @@ mod tests {
             request_id: "0f1e2d3c".into(),
             client: Some("10.0.0.7:50123".parse().unwrap()),
             principal: "arn:aws:sts::111122223333:assumed-role/dev/s1".into(),
-            service: "ecr.api".into(),
+            service: Some(Service::EcrApi),
             host: "api.ecr.us-east-1.amazonaws.com".into(),
             action: "ecr:PutImage".into(),
             resource: "arn:aws:ecr:us-east-1:111122223333:repository/team/app".into(),
-            decision: "ExplicitDeny".into(),
-            denied_by: Some("vpc_endpoint".into()),
+            decision: Disposition::Decided(Outcome::ExplicitDeny),
+            denied_by: Some(Layer::VpcEndpoint),
             sid: Some("DenyDelete".into()),
             reason: None,
             upstream_status: None,
@@ -499,7 +349,19 @@ mod tests {
             ("", "Tunnel", None, None),
         ];
         for (service, decision, source, code) in rows {
-            let r = AuditRecord { service: service.into(), decision: decision.into(), ..record() };
+            let decision_of = |name| {
+                [Outcome::Allow, Outcome::ExplicitDeny, Outcome::ImplicitDeny]
+                    .map(Disposition::Decided)
+                    .into_iter()
+                    .chain([Disposition::Refused, Disposition::Tunnel])
+                    .find(|d| d.as_str() == name)
+                    .unwrap()
+            };
+            let r = AuditRecord {
+                service: Service::from_key(service),
+                decision: decision_of(decision),
+                ..record()
+            };
             let value = parse(&r);
             assert_eq!(value["eventSource"].as_str(), source, "{service} {decision}");
             assert_eq!(value["errorCode"].as_str(), code, "{service} {decision}");
@@ -510,7 +372,7 @@ mod tests {
     #[test]
     fn an_upstream_failure_on_an_allowed_request_has_its_own_error_code_and_message() {
         let why = "upstream 123456789123.dkr.ecr.us-east-1.amazonaws.com unreachable: connection refused";
-        let r = AuditRecord { decision: "Allow".into(), reason: Some(why.into()), ..record() };
+        let r = AuditRecord { decision: Outcome::Allow.into(), reason: Some(why.into()), ..record() };
         let value = parse(&r);
         assert_eq!(value["errorCode"], "UpstreamUnavailable");
         assert_eq!(value["errorMessage"], why);
@@ -520,10 +382,10 @@ mod tests {
     #[test]
     fn a_refusal_carries_its_reason_as_error_message_and_no_resource() {
         let r = AuditRecord {
-            service: String::new(),
+            service: None,
             action: String::new(),
             resource: String::new(),
-            decision: "Refused".into(),
+            decision: Disposition::Refused,
             denied_by: None,
             sid: None,
             reason: Some("not an endpoint host".into()),
@@ -535,12 +397,5 @@ mod tests {
         assert_eq!(value["resources"], serde_json::json!([]));
         assert_eq!(value["eventName"], Value::Null);
         assert_eq!(value["sourceIPAddress"], Value::Null);
-    }
-
-    #[test]
-    fn disabled_log_writes_nothing_and_reports_disabled() {
-        let log = AuditLog::from_config(&AuditConfig { enabled: false, path: None }).unwrap();
-        assert!(!log.is_enabled());
-        log.write(&record());
     }
 }

@@ -14,9 +14,9 @@ use http::HeaderMap;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use super::state::{Authorize, ProxyState};
-use crate::audit::AuditRecord;
-use crate::authorize::Verdict;
+use crate::admin::Metrics;
+use crate::audit::{AuditLog, AuditRecord};
+use crate::authorize::{Authorize, Verdict};
 
 /// Any error a body can fail with.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -138,14 +138,38 @@ pub(crate) struct Tee {
 }
 
 /// Completes the audit record of one request when dropped; `ended` says the body was sent in full.
+/// It holds the audit log and the metrics, not the whole proxy state, so bodies know nothing else.
 pub(crate) struct Finisher {
-    pub state: Arc<ProxyState>,
+    audit: Arc<AuditLog>,
+    metrics: Arc<Metrics>,
     pub record: AuditRecord,
-    pub started: Instant,
-    pub bytes_in: Arc<AtomicU64>,
-    pub bytes_out: u64,
+    started: Instant,
+    bytes_in: Arc<AtomicU64>,
+    bytes_out: u64,
     pub tee: Option<Tee>,
-    pub ended: bool,
+    ended: bool,
+}
+
+impl Finisher {
+    /// The finisher of a request that started at `started`; `bytes_in` counts what was sent upstream.
+    pub(crate) fn new(
+        audit: &Arc<AuditLog>,
+        metrics: &Arc<Metrics>,
+        record: AuditRecord,
+        started: Instant,
+        bytes_in: Arc<AtomicU64>,
+    ) -> Finisher {
+        Finisher {
+            audit: Arc::clone(audit),
+            metrics: Arc::clone(metrics),
+            record,
+            started,
+            bytes_in,
+            bytes_out: 0,
+            tee: None,
+            ended: false,
+        }
+    }
 }
 
 impl Drop for Finisher {
@@ -154,8 +178,8 @@ impl Drop for Finisher {
         self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
         self.record.bytes_out = self.bytes_out;
         self.record.duration_ms = seconds * 1000.0;
-        self.state.audit.write(&self.record);
-        self.state.metrics.observe_latency(seconds);
+        self.audit.write(&self.record);
+        self.metrics.observe_latency(seconds);
     }
 }
 
@@ -195,7 +219,7 @@ impl Body for Tracked {
                     }
                 }
             }
-            Some(Err(_)) => this.finisher.state.metrics.record_upstream_error(),
+            Some(Err(_)) => this.finisher.metrics.record_upstream_error(),
             None => this.finisher.ended = true,
         }
         // hyper stops polling once the body says it has ended, so the end is detected here, and the

@@ -5,6 +5,8 @@
 //! 16 KiB DATA frames with window updates): `scripts/bench` measured 2.2-2.5 s/GB with h2 upstream and
 //! 1.45-1.5 s/GB with HTTP/1.1 against the CNCF registry. Clients may still speak h2 to the proxy.
 
+mod routes;
+
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -23,9 +25,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::body::RequestBody;
-use super::routes::Routes;
+use self::routes::Routes;
 use crate::config::Config;
+use crate::proxy::exchange::RequestBody;
 
 /// Why the upstream client could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::connect::{self, ConnectRequest};
-use super::state::ProxyState;
+use super::head::{write_status, ConnectRequest};
+use crate::proxy::state::ProxyState;
 
 /// Dials the target (through routes), answers 200 or 502, then copies both ways until either side
 /// closes. Returns the bytes moved (client to upstream, upstream to client).
@@ -20,10 +20,10 @@ where
         Ok(stream) => stream,
         Err(e) => {
             let message = e.to_string();
-            let _ = connect::write_status(client, 502, None, &message).await;
+            let _ = write_status(client, 502, None, &message).await;
             return Err(message);
         }
     };
-    connect::write_status(client, 200, None, "").await.map_err(|e| e.to_string())?;
+    write_status(client, 200, None, "").await.map_err(|e| e.to_string())?;
     tokio::io::copy_bidirectional(client, &mut upstream).await.map_err(|e| e.to_string())
 }

@@ -1,29 +1,20 @@
-//! The one place that turns a refusal or failure into a synthetic response, shaped as the real service
-//! answers (design.md §4), so clients print what they would print against AWS.
+//! The bytes of a synthetic response, shaped as the real service answers a refused request (the denial
+//! formats in ARCHITECTURE.md), so clients print what they would print against AWS. Only
+//! [`super::exit::rescue`] calls it.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::body::{full, ProxyBody};
+use super::exit::Exit;
 use crate::classify::Service;
-
-/// Why the proxy answers instead of upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Synthetic {
-    /// A policy denied the request; the message is AWS's `User: ... is not authorized ...`.
-    Denied(String),
-    /// Refused before policy: malformed, ambiguous, or `Host` disagreeing with the tunnel.
-    Refused(String),
-    /// Upstream could not be reached or failed.
-    BadGateway(String),
-}
 
 /// The response for `why` on `service`; `HEAD` gets the headers without a body.
 pub(crate) fn response(
     service: Service,
     method: &Method,
-    why: &Synthetic,
+    why: &Exit,
     request_id: &str,
 ) -> Response<ProxyBody> {
     let (status, content_type, body) = match service {
@@ -56,39 +47,39 @@ pub(crate) fn response(
     response
 }
 
-fn message(why: &Synthetic) -> String {
+fn message(why: &Exit) -> String {
     match why {
-        Synthetic::Denied(m) => m.clone(),
-        Synthetic::Refused(m) => format!("Request refused by the VPC endpoint: {m}"),
-        Synthetic::BadGateway(m) => format!("vpce-proxy: {m}"),
+        Exit::Denied(m) => m.clone(),
+        Exit::Refused(why) => format!("Request refused by the VPC endpoint: {why}"),
+        Exit::BadGateway(m) => format!("vpce-proxy: {m}"),
     }
 }
 
-fn ecr_api(why: &Synthetic) -> (StatusCode, &'static str, String) {
+fn ecr_api(why: &Exit) -> (StatusCode, &'static str, String) {
     let (status, kind) = match why {
-        Synthetic::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ServiceUnavailableException"),
+        Exit::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ServiceUnavailableException"),
         _ => (StatusCode::BAD_REQUEST, "AccessDeniedException"),
     };
     let body = serde_json::json!({"__type": kind, "message": message(why)}).to_string();
     (status, "application/x-amz-json-1.1", body)
 }
 
-fn registry(why: &Synthetic) -> (StatusCode, &'static str, String) {
+fn registry(why: &Exit) -> (StatusCode, &'static str, String) {
     let (status, code) = match why {
-        Synthetic::BadGateway(_) => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
+        Exit::BadGateway(_) => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
         _ => (StatusCode::FORBIDDEN, "DENIED"),
     };
     let body = serde_json::json!({"errors": [{"code": code, "message": message(why)}]}).to_string();
     (status, "application/json", body)
 }
 
-fn s3(why: &Synthetic, request_id: &str) -> (StatusCode, &'static str, String) {
+fn s3(why: &Exit, request_id: &str) -> (StatusCode, &'static str, String) {
     let (status, code) = match why {
-        Synthetic::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ServiceUnavailable"),
+        Exit::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ServiceUnavailable"),
         _ => (StatusCode::FORBIDDEN, "AccessDenied"),
     };
     let text = match why {
-        Synthetic::Denied(m) => quote_resource(m),
+        Exit::Denied(m) => quote_resource(m),
         other => message(other),
     };
     let body = format!(
@@ -135,9 +126,11 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::Refusal;
+    use crate::proxy::exchange::exit::Refused;
     use http_body_util::BodyExt;
 
-    async fn parts(service: Service, method: Method, why: Synthetic) -> (u16, http::HeaderMap, String) {
+    async fn parts(service: Service, method: Method, why: Exit) -> (u16, http::HeaderMap, String) {
         let response = response(service, &method, &why, "11111111-2222-3333-4444-555555555555");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -155,8 +148,7 @@ mod tests {
     /// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
     #[tokio::test]
     async fn denial_shapes_per_service() {
-        let (status, headers, body) =
-            parts(Service::EcrApi, Method::POST, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) = parts(Service::EcrApi, Method::POST, Exit::Denied(MSG.into())).await;
         assert_eq!(status, 400);
         assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
         assert_eq!(headers["x-amzn-errortype"], "AccessDeniedException");
@@ -164,21 +156,19 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json, serde_json::json!({"__type": "AccessDeniedException", "message": MSG}));
 
-        let (status, headers, body) =
-            parts(Service::EcrDkr, Method::PUT, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) = parts(Service::EcrDkr, Method::PUT, Exit::Denied(MSG.into())).await;
         assert_eq!(status, 403);
         assert_eq!(headers["docker-distribution-api-version"], "registry/2.0");
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json, serde_json::json!({"errors": [{"code": "DENIED", "message": MSG}]}));
 
-        let (status, headers, body) =
-            parts(Service::EcrDkr, Method::HEAD, Synthetic::Denied(MSG.into())).await;
+        let (status, headers, body) = parts(Service::EcrDkr, Method::HEAD, Exit::Denied(MSG.into())).await;
         assert_eq!((status, body.as_str()), (403, ""));
         assert_eq!(headers["content-type"], "application/json");
 
         let s3_msg = "User: anonymous is not authorized to perform: s3:GetObject on resource: \
                       arn:aws:s3:::b/k with space because no VPC endpoint policy allows the s3:GetObject action";
-        let (status, headers, body) = parts(Service::S3, Method::GET, Synthetic::Denied(s3_msg.into())).await;
+        let (status, headers, body) = parts(Service::S3, Method::GET, Exit::Denied(s3_msg.into())).await;
         assert_eq!(status, 403);
         assert_eq!(headers["content-type"], "application/xml");
         assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
@@ -191,11 +181,12 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_and_gateway_errors_name_the_problem() {
-        let why = Synthetic::Refused("Host header a.example does not match the CONNECT target".into());
+        let why = Refusal("Host header a.example does not match the CONNECT target".into());
+        let why = Exit::Refused(Refused::Classifier(why));
         let (status, _, body) = parts(Service::EcrDkr, Method::GET, why).await;
         assert_eq!(status, 403);
         assert!(body.contains("Request refused by the VPC endpoint: Host header a.example"), "{body}");
-        let why = Synthetic::BadGateway("cannot reach upstream x:443: connection refused".into());
+        let why = Exit::BadGateway("cannot reach upstream x:443: connection refused".into());
         let (status, _, body) = parts(Service::EcrApi, Method::POST, why).await;
         assert_eq!(status, 502);
         assert!(body.contains("cannot reach upstream x:443"), "{body}");

@@ -11,9 +11,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::certs::CertError;
-use super::endpoint;
-use super::state::ProxyState;
+use crate::classify::hosts::service_of;
 use crate::classify::Service;
+use crate::proxy::state::ProxyState;
 
 /// Why a client TLS connection was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ where
             (None, Some(sni)) => sni,
             (None, None) => return Err(TlsRefusal::NoServerName),
         };
-        let service = endpoint::service_of(&host).ok_or_else(|| TlsRefusal::NotEndpoint(host.clone()))?;
+        let service = service_of(&host).ok_or_else(|| TlsRefusal::NotEndpoint(host.clone()))?;
         let (config, hit) =
             state.certs.server_config(&host).map_err(|e| TlsRefusal::Certificate(host.clone(), e))?;
         state.metrics.record_certificate(hit);

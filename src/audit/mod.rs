@@ -1,0 +1,142 @@
+//! One JSON line per decision, with CloudTrail-like field names.
+//!
+//! An endpoint operator answers "who did what, and why was it allowed" from this log, so each line is
+//! self-contained and shaped like a CloudTrail event (`eventTime`, `sourceIPAddress`, `userIdentity`,
+//! `eventSource`, `eventName`, `resources`, `errorCode`) that existing tooling and `jq` recipes already know.
+//! A record never holds an authorization header, token, key or signature: [`AuditRecord`] has no field
+//! that could carry one, and [`line`] writes only the fields it lists.
+//!
+//! [`record`] holds the typed record and its constructors, [`line`] spells it as one JSON line, and this
+//! module owns the file: appended to, created 0600, reopened on SIGHUP.
+
+mod ids;
+mod line;
+mod record;
+
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use time::OffsetDateTime;
+
+use crate::config::AuditConfig;
+
+pub use record::{AuditRecord, Disposition};
+
+/// Why the audit log could not be opened at start-up (a write error later never fails a request).
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {path}: cannot open for appending: {source}")]
+pub struct AuditError {
+    /// The file named by `[audit] path`.
+    pub path: PathBuf,
+    /// The operating system's reason.
+    pub source: std::io::Error,
+}
+
+/// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
+/// crash loses at most the line being written.
+pub struct AuditLog {
+    sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
+    /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
+    path: Option<PathBuf>,
+    failed: AtomicBool,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").field("enabled", &self.sink.is_some()).finish()
+    }
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog::disabled()
+    }
+}
+
+impl AuditLog {
+    /// An audit log that drops every record (tests, or `[audit] enabled = false`).
+    pub fn disabled() -> AuditLog {
+        AuditLog { sink: None, path: None, failed: AtomicBool::new(false) }
+    }
+
+    /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
+    /// (decisions name principals and resources, which are not for every local user to read).
+    pub fn from_config(config: &AuditConfig) -> Result<AuditLog, AuditError> {
+        if !config.enabled {
+            return Ok(AuditLog::disabled());
+        }
+        let writer: Box<dyn Write + Send> = match &config.path {
+            None => Box::new(std::io::stdout()),
+            Some(path) => Box::new(open_append(path)?),
+        };
+        Ok(AuditLog { path: config.path.clone(), ..AuditLog::to_writer(writer) })
+    }
+
+    /// Reopens the audit file by name, so lines go to the new file after logrotate moved the old one
+    /// away (called on SIGHUP); pending lines are flushed to the old file first. No-op for stdout.
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        let (Some(sink), Some(path)) = (&self.sink, &self.path) else { return Ok(()) };
+        let file = open_append(path)?;
+        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writer.flush();
+        *writer = BufWriter::new(Box::new(file));
+        self.failed.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// An audit log writing to any sink; lets tests and embedders capture lines without a file.
+    pub fn to_writer(writer: Box<dyn Write + Send>) -> AuditLog {
+        AuditLog {
+            sink: Some(Mutex::new(BufWriter::new(writer))),
+            path: None,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether records are kept at all, so callers can skip building one.
+    pub fn is_enabled(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Writes one line; never fails the request (an audit write error is reported once on stderr).
+    pub fn write(&self, record: &AuditRecord) {
+        let Some(sink) = &self.sink else { return };
+        let mut line = record.to_json_line(OffsetDateTime::now_utc());
+        line.push(b'\n');
+        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = writer.write_all(&line).and_then(|()| writer.flush());
+        drop(writer);
+        if let Err(error) = result {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                eprintln!("vpce-proxy: audit log write failed (further failures not reported): {error}");
+            }
+        }
+    }
+}
+
+/// Appends to `path`, creating it with mode 0600 (decisions name principals and resources, which are
+/// not for every local user to read).
+fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| AuditError { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_log_writes_nothing_and_reports_disabled() {
+        let log = AuditLog::from_config(&AuditConfig { enabled: false, path: None }).unwrap();
+        assert!(!log.is_enabled());
+        log.write(&AuditRecord::default());
+    }
+}
