@@ -269,12 +269,6 @@ pub trait AuthorizerSource: Send + Sync {
     fn current(&self) -> Arc<dyn Authorize>;
 }
 
-impl AuthorizerSource for crate::reload::LiveAuthorizer {
-    fn current(&self) -> Arc<dyn Authorize> {
-        crate::reload::LiveAuthorizer::current(self)
-    }
-}
-
 /// `YYYY-MM-DDThh:mm:ssZ`, the form IAM uses for `aws:CurrentTime`.
 /// `aws:EpochTime` and `aws:CurrentTime` for `secs`, formatted once per second per thread: every request
 /// in that second reuses them (formatting dates was a visible share of per-request CPU).

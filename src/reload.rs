@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{Health, Metrics, PolicyHash, PolicyHashes};
 use crate::audit::AuditLog;
-use crate::authorize::Authorizer;
+use crate::authorize::{Authorize, Authorizer, AuthorizerSource};
 use crate::config::{Config, ConfigError};
 use crate::policy::validate::{validate, Finding, PolicyKind, Severity};
 
@@ -58,6 +58,12 @@ impl LiveAuthorizer {
     /// Puts a new authorizer in force; requests already holding the old one finish under it.
     pub fn replace(&self, authorizer: Authorizer) {
         *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(authorizer);
+    }
+}
+
+impl AuthorizerSource for LiveAuthorizer {
+    fn current(&self) -> Arc<dyn Authorize> {
+        LiveAuthorizer::current(self)
     }
 }
 

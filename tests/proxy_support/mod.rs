@@ -27,7 +27,7 @@ use vpce_proxy::audit::AuditLog;
 use vpce_proxy::authorize::{Authorize, Authorizer, AuthorizerSource, ConnFacts, Verdict};
 use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 use vpce_proxy::config::{Config, UpstreamRoute};
-use vpce_proxy::policy::{Decision, Layer, Outcome, RequestContext};
+use vpce_proxy::policy::{Decision, Effect, Layer, Matched, Outcome, RequestContext};
 use vpce_proxy::proxy::{self, ProxyState};
 use vpce_proxy::reload::LiveAuthorizer;
 
@@ -174,7 +174,8 @@ impl Body for ChannelBody {
     }
 }
 
-/// Decides like a tiny endpoint policy: PUT and paths under `/deny` are denied, everything else allowed.
+/// Decides like a tiny endpoint policy: PUT and paths under `/deny` are denied, paths under `/explicit`
+/// explicitly denied (Sid `NoExplicit`), paths under `/refuse` refused, everything else allowed.
 /// `POST` with `X-Amz-Target` asks for 64 body bytes first, as the ECR API classifier does.
 pub struct Scripted;
 
@@ -197,7 +198,21 @@ impl Authorize for Scripted {
         let denied = head.method == "PUT"
             || head.path.starts_with("/deny")
             || body.is_some_and(|b| b.starts_with(b"deny"));
-        let decision = if denied {
+        let decision = if head.path.starts_with("/explicit") {
+            Decision {
+                outcome: Outcome::ExplicitDeny,
+                denied_by: Some(Layer::VpcEndpoint),
+                message: Some(format!(
+                    "User: anonymous is not authorized to perform: {action} on resource: {resource} with an \
+                     explicit deny in a VPC endpoint policy"
+                )),
+                matched: vec![Matched {
+                    policy: Layer::VpcEndpoint,
+                    sid: Some("NoExplicit".into()),
+                    effect: Effect::Deny,
+                }],
+            }
+        } else if denied {
             Decision {
                 outcome: Outcome::ImplicitDeny,
                 denied_by: Some(Layer::VpcEndpoint),

@@ -1,6 +1,6 @@
 //! The bytes of a synthetic response, shaped as the real service answers a refused request (the denial
 //! formats in ARCHITECTURE.md), so clients print what they would print against AWS. Only
-//! [`super::exit::rescue`] calls it.
+//! [`super::rescue::rescue`] calls it.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};

@@ -5,8 +5,7 @@ use http::header::{HeaderName, CONNECTION, HOST, UPGRADE};
 use http::{HeaderMap, Request, Uri, Version};
 
 use super::body::RequestBody;
-use super::exit::Refused;
-use super::ConnCtx;
+use super::conn::ConnCtx;
 use crate::proxy::connect::authority_parts;
 
 /// Why the host an inner request names is not acceptable (RFC 9110 §7.2).
@@ -38,6 +37,12 @@ pub(crate) enum HostError {
         tunnel: String,
     },
 }
+
+/// The request could not be rebuilt for upstream (cannot happen for a host the tunnel accepted, but a
+/// request is refused rather than sent somewhere unexpected).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad request target: {0}")]
+pub(crate) struct TargetError(String);
 
 /// The host the inner request names (`:authority` or `Host`), which must be the tunnel's host: otherwise a
 /// client could CONNECT to an allowed name and send requests for another (domain fronting).
@@ -77,9 +82,9 @@ pub(crate) fn upstream_request(
     ctx: &ConnCtx,
     parts: http::request::Parts,
     body: RequestBody,
-) -> Result<Request<RequestBody>, Refused> {
+) -> Result<Request<RequestBody>, TargetError> {
     let authority = if ctx.port == 443 { ctx.host.clone() } else { format!("{}:{}", ctx.host, ctx.port) };
-    let bad_target = |e: &dyn std::fmt::Display| Refused::Target(e.to_string());
+    let bad_target = |e: &dyn std::fmt::Display| TargetError(e.to_string());
     // Built from parts: the path and query hyper already parsed are reused, not printed and parsed again.
     let mut target = http::uri::Parts::default();
     target.scheme = Some(http::uri::Scheme::HTTPS);

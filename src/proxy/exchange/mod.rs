@@ -1,174 +1,20 @@
-//! One inner request, as a pipeline: the host it names must be the tunnel's, the authorizer decides from
-//! its head (plus the bounded body prefix it asks for), then upstream answers through the same bytes.
+//! The exchange stage: each inner request on a terminated connection, from its head to the end of its
+//! response body.
 //!
-//! Each step returns `Result<_, Exit>`; [`exit::rescue`] is the only place a refusal, a denial or an
-//! upstream failure becomes a response, an audit line and a metric. The response body wrapper
-//! ([`body::Tracked`]) writes the audit line when the exchange ends, however it ends.
+//! [`pipeline`] is the path of one request; [`exit`] names every way it can end early and [`rescue`] is
+//! the only place such an end becomes a response ([`deny`] shapes it as the service would), an audit
+//! line and a metric. [`body`] streams both directions and writes the audit line when the exchange ends,
+//! however it ends. [`serve`] runs HTTP/1.1 or h2 on the connection.
 
 mod body;
+mod conn;
 mod deny;
 mod exit;
 mod headers;
+mod pipeline;
+mod rescue;
 mod serve;
 
-use std::convert::Infallible;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::Instant;
-
-use http::{Request, Response, Uri};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-
-use self::body::{read_prefix, Finisher, Prefix, ProxyBody, Tee, Tracked};
-use self::exit::{rescue, Exit, Pending, Refused};
-use self::headers::{inner_host, strip_hop_by_hop, upstream_request};
-use super::state::ProxyState;
-use crate::audit::AuditRecord;
-use crate::authorize::{Authorize, ConnFacts, Verdict};
-use crate::classify::{RequestHead, Service};
-use crate::policy::{Effect, Outcome};
-
 pub(crate) use self::body::RequestBody;
+pub(crate) use self::conn::ConnCtx;
 pub(crate) use self::serve::serve_http;
-
-/// What one TLS connection knows about itself.
-#[derive(Debug)]
-pub(crate) struct ConnCtx {
-    pub state: Arc<ProxyState>,
-    /// The host the tunnel (CONNECT target or SNI) is for, lowercased.
-    pub host: String,
-    pub port: u16,
-    pub service: Service,
-    pub facts: ConnFacts,
-}
-
-/// An allowed request's upstream answer, and the copy of it the authorizer wants to learn from.
-type Answered = (Response<Incoming>, Option<Tee>);
-
-/// The per-request entry point given to hyper.
-pub(crate) async fn handle(
-    req: Request<Incoming>,
-    ctx: Arc<ConnCtx>,
-) -> Result<Response<Tracked>, Infallible> {
-    let record = AuditRecord::request(ctx.facts.client, ctx.service, &ctx.host);
-    let sent = Arc::new(AtomicU64::new(0));
-    let state = &ctx.state;
-    let finisher = Finisher::new(&state.audit, &state.metrics, record, Instant::now(), Arc::clone(&sent));
-    let mut pending = Pending { method: req.method().clone(), finisher };
-    let (parts, body) = req.into_parts();
-    Ok(match exchange(&ctx, &mut pending.finisher.record, parts, body, sent).await {
-        Ok(answered) => forward(answered, pending.finisher),
-        Err(exit) => rescue(&ctx, pending, exit),
-    })
-}
-
-/// The steps, in order; the record is filled in as each learns something.
-async fn exchange(
-    ctx: &ConnCtx,
-    record: &mut AuditRecord,
-    parts: http::request::Parts,
-    mut body: Incoming,
-    sent: Arc<AtomicU64>,
-) -> Result<Answered, Exit> {
-    let host = inner_host(&parts.uri, &parts.headers, ctx).map_err(Refused::from)?;
-    let auth = ctx.state.live.current();
-    let head = RequestHead {
-        method: parts.method.as_str(),
-        host: &host,
-        path: path(&parts.uri),
-        headers: &parts.headers,
-    };
-    let prefix = body_prefix(ctx, &*auth, &head, &mut body).await?;
-    let verdict =
-        auth.authorize(&head, prefix.as_ref().map(|p| &p.bytes[..]), &ctx.facts).map_err(Refused::from)?;
-    decided(record, &verdict)?;
-    let body = match prefix {
-        Some(prefix) => RequestBody::replay(prefix, body, sent),
-        None => RequestBody::whole(body, sent),
-    };
-    let request = upstream_request(ctx, parts, body)?;
-    // Counted once it is certain to be forwarded: every request is counted exactly once, here or in
-    // `rescue`.
-    ctx.state.metrics.record_decision(record.service, &record.action, record.decision);
-    let response = ctx.state.upstream.client.request(request).await.map_err(|e| ctx.upstream_failed(&e))?;
-    record.upstream_status = Some(response.status().as_u16());
-    let tee = wants_tee(&auth, verdict, response.status().as_u16());
-    Ok((response, tee))
-}
-
-fn path(uri: &Uri) -> &str {
-    uri.path_and_query().map_or("/", |p| p.as_str())
-}
-
-/// Reads the body prefix the authorizer needs to decide (ECR API JSON), bounded by
-/// `limits.max_classify_body_bytes`; `None` when the head alone decides.
-async fn body_prefix(
-    ctx: &ConnCtx,
-    auth: &dyn Authorize,
-    head: &RequestHead<'_>,
-    body: &mut Incoming,
-) -> Result<Option<Prefix>, Exit> {
-    let Some(wanted) = auth.body_needed(head) else { return Ok(None) };
-    let limit = wanted.min(ctx.state.config.limits.max_classify_body_bytes);
-    Ok(Some(read_prefix(body, limit).await.map_err(Refused::from)?))
-}
-
-/// Records the verdict; a denied request leaves as [`Exit::Denied`].
-fn decided(record: &mut AuditRecord, verdict: &Verdict) -> Result<(), Exit> {
-    describe(record, verdict);
-    if verdict.decision.outcome != Outcome::Allow {
-        let message = verdict.decision.message.clone().unwrap_or_else(|| "Access denied".to_string());
-        return Err(Exit::Denied(message));
-    }
-    Ok(())
-}
-
-/// Copies the verdict into the audit record: who, what, on which resource, and which statement decided.
-fn describe(record: &mut AuditRecord, verdict: &Verdict) {
-    record.principal.clone_from(&verdict.principal);
-    record.service = Some(verdict.classification.host.service);
-    if let Some(permission) = &verdict.classification.permission {
-        record.action.clone_from(&permission.action);
-        record.resource.clone_from(&permission.resource);
-    }
-    let decision = &verdict.decision;
-    record.decision = decision.outcome.into();
-    record.denied_by = decision.denied_by;
-    let deciding = decision.matched.iter().rev().find(|m| match decision.outcome {
-        Outcome::ExplicitDeny => m.effect == Effect::Deny,
-        _ => true,
-    });
-    record.sid = deciding.and_then(|m| m.sid.clone());
-}
-
-/// Upstream's response to the client, minus its hop-by-hop headers; the finisher rides on its body.
-fn forward((response, tee): Answered, mut finisher: Finisher) -> Response<Tracked> {
-    finisher.tee = tee;
-    let (mut parts, incoming) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    let body: ProxyBody = incoming.map_err(Into::into).boxed();
-    Response::from_parts(parts, Tracked::new(body, finisher))
-}
-
-fn wants_tee(auth: &Arc<dyn Authorize>, verdict: Verdict, status: u16) -> Option<Tee> {
-    if !auth.wants_response(&verdict) {
-        return None;
-    }
-    Some(Tee { auth: Arc::clone(auth), verdict, status, buf: Vec::new(), overflow: false })
-}
-
-impl ConnCtx {
-    /// The 502 for an allowed request upstream did not answer, naming the deepest cause.
-    fn upstream_failed(&self, e: &hyper_util::client::legacy::Error) -> Exit {
-        let mut cause = String::new();
-        let mut source = std::error::Error::source(e);
-        while let Some(err) = source {
-            cause = err.to_string();
-            source = err.source();
-        }
-        let what = if e.is_connect() { "cannot reach upstream" } else { "upstream failed" };
-        let detail = if cause.is_empty() { e.to_string() } else { cause };
-        Exit::BadGateway(format!("{what} for {}:{}: {detail}", self.host, self.port))
-    }
-}

@@ -10,7 +10,8 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::ConnCtx;
+use super::conn::ConnCtx;
+use super::pipeline::handle;
 
 /// Serves every request of one connection until it closes or `stop` asks for a graceful end.
 pub(crate) async fn serve_http<IO>(io: IO, ctx: Arc<ConnCtx>, mut stop: watch::Receiver<bool>)
@@ -36,7 +37,7 @@ where
         .max_concurrent_streams(256);
     let builder = if io.is_h2() { builder.http2_only() } else { builder.http1_only() };
     let svc_ctx = Arc::clone(&ctx);
-    let service = service_fn(move |req| super::handle(req, Arc::clone(&svc_ctx)));
+    let service = service_fn(move |req| handle(req, Arc::clone(&svc_ctx)));
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut stopping = *stop.borrow();
