@@ -1,4 +1,4 @@
-//! One policy decision, as the proxy makes it per request (design.md §7: ≤ 1 µs on the seed policy,
+//! One policy decision, as the proxy makes it per request (ARCHITECTURE.md §7: ≤ 1 µs on the seed policy,
 //! ≤ 20 µs on a 20 KB endpoint policy, the AWS size limit for endpoint policies).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

@@ -1,4 +1,4 @@
-"""scripts/bench: the proxy against the real CNCF registry, proxied vs direct, in one run (design.md §7).
+"""scripts/bench: the proxy against the real CNCF registry, proxied vs direct, in one run (ARCHITECTURE.md §7).
 
 Not a test: it prints figures, it asserts nothing. Every process it starts is stopped by PID, every loop is
 bounded in count and time, and all traffic stays on 127.0.0.1.

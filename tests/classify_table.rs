@@ -363,7 +363,7 @@ fn ecr_api_rows() -> Vec<Row> {
     );
     rows.push(signed_by(cn, "AKIACNEXAMPLE", "cn-north-1"));
     let unknown_key = api(
-        "design.md §5: an access key id no principal claims is anonymous; the endpoint account stands in",
+        "ARCHITECTURE.md §5: an access key id no principal claims is anonymous; the endpoint account stands in",
         "DescribeImages",
         repo,
         ok("ecr.api", "ecr:DescribeImages", "arn:aws:ecr:us-east-1:999988887777:repository/team/app", ANON),
@@ -642,7 +642,7 @@ fn registry_rows() -> Vec<Row> {
     skopeo.headers[1].1 = "skopeo/1.13.3".into();
     rows.push(skopeo);
     let wrong_token = dkr(
-        "design.md §5: an unknown registry token is anonymous",
+        "ARCHITECTURE.md §5: an unknown registry token is anonymous",
         "GET",
         DKR,
         "/v2/team/app/manifests/latest",
@@ -979,7 +979,7 @@ fn s3_rows() -> Vec<Row> {
 fn host_refusal_rows() -> Vec<Row> {
     let refuse = |host: &str| {
         dkr(
-            "design.md §1: anything else is not an endpoint host",
+            "ARCHITECTURE.md §1: anything else is not an endpoint host",
             "GET",
             host,
             "/v2/",
@@ -1003,7 +1003,7 @@ fn host_refusal_rows() -> Vec<Row> {
 fn principal_rows() -> Vec<Row> {
     let repo = r#"{"repositoryName":"team/app"}"#;
     let session = api(
-        "design.md §5: temporary (ASIA) keys of a session map like long-term keys",
+        "ARCHITECTURE.md §5: temporary (ASIA) keys of a session map like long-term keys",
         "DescribeImages",
         repo,
         ok("ecr.api", "ecr:DescribeImages", REPO_ARN, CI),
@@ -1011,7 +1011,7 @@ fn principal_rows() -> Vec<Row> {
     let session = signed_by(session, "ASIAQEXAMPLESESSION1", "us-east-1");
     let gov = signed_by(
         api_on(
-            "design.md §5: a GovCloud caller (the endpoint account is not used when the principal has one)",
+            "ARCHITECTURE.md §5: a GovCloud caller (the endpoint account is not used when the principal has one)",
             "ecr.us-gov-east-1.amazonaws.com",
             "DescribeImages",
             repo,
@@ -1027,7 +1027,7 @@ fn principal_rows() -> Vec<Row> {
     );
     let proxy_user = with(
         without_auth(dkr(
-            "design.md §5: Proxy-Authorization on CONNECT names the principal",
+            "ARCHITECTURE.md §5: Proxy-Authorization on CONNECT names the principal",
             "GET",
             DKR,
             "/v2/team/app/manifests/v1",
@@ -1038,7 +1038,7 @@ fn principal_rows() -> Vec<Row> {
     );
     let cidr = with(
         without_auth(dkr(
-            "design.md §5: a source CIDR names the instance role",
+            "ARCHITECTURE.md §5: a source CIDR names the instance role",
             "GET",
             DKR,
             "/v2/team/app/manifests/v1",

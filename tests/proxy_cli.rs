@@ -1,4 +1,4 @@
-//! The proxy's command line through the built binary (design.md §3): `ca init`, `ca export`, `run` with
+//! The proxy's command line through the built binary (ARCHITECTURE.md §3): `ca init`, `ca export`, `run` with
 //! its announcement, serving (with the audit file and admin listener wired), and SIGTERM -> drain -> exit 0. Also: the shipped example config is valid.
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -23,7 +23,7 @@ fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Transparency (design.md §1 step 3: SigV4 signs Host, headers, query and body, so nothing may change):
+/// Transparency (ARCHITECTURE.md §1 step 3: SigV4 signs Host, headers, query and body, so nothing may change):
 /// method, path with its percent-encoding and query, every header including Host, and the body arrive
 /// as sent, over HTTP/1.1 and over h2.
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn upstream_protocol_follows_the_http2_setting() {
     }
 }
 
-/// design.md §4: deny before reading the body; `Expect: 100-continue` is answered with the denial, so
+/// ARCHITECTURE.md §4: deny before reading the body; `Expect: 100-continue` is answered with the denial, so
 /// a refused push sends no layer bytes upstream (the upstream never even sees a connection).
 #[tokio::test]
 async fn denied_put_with_expect_continue_gets_403_and_upstream_sees_nothing() {

@@ -1,6 +1,6 @@
 //! The edge with the real authorizer and the seed org-only endpoint policy (policies/org-only-ecr.json):
 //! requests shaped as the aws CLI and docker send them (tests/requests/*.json) are forwarded or answered
-//! with the denial the service would send (design.md §4), and a denied request never reaches upstream.
+//! with the denial the service would send (ARCHITECTURE.md §4), and a denied request never reaches upstream.
 
 mod proxy_support;
 
@@ -147,7 +147,7 @@ async fn registry_decisions_through_the_tunnel() {
     );
 }
 
-/// design.md §5 item 2: a GetAuthorizationToken response passing through the proxy binds the returned
+/// ARCHITECTURE.md §5 item 2: a GetAuthorizationToken response passing through the proxy binds the returned
 /// registry password to the SigV4 principal that asked, so docker's later Basic requests are that
 /// principal instead of `anonymous`.
 #[tokio::test]

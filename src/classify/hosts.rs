@@ -1,4 +1,4 @@
-//! Host name -> which endpoint it belongs to ([`HostInfo`]), for every host form of design.md §1.
+//! Host name -> which endpoint it belongs to ([`HostInfo`]), for every host form of ARCHITECTURE.md §1.
 //!
 //! The service key decides which endpoint policy applies, so a host that merely resembles an AWS name is
 //! "not an endpoint host" rather than a guess: every label is checked, the region must look like a region

@@ -1,5 +1,5 @@
 """The aws CLI through the proxy to moto's ECR API (acceptance story a): the CLI's own stderr must carry the
-AWS denial text (design.md §4; AWS docs "Troubleshoot access denied error messages" for the wording), and
+AWS denial text (ARCHITECTURE.md §4; AWS docs "Troubleshoot access denied error messages" for the wording), and
 a denied call must not reach moto.
 """
 

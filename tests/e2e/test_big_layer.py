@@ -1,5 +1,5 @@
 """A 1 GiB layer pushed and pulled through the proxy: digest checked, proxy RSS sampled every 0.2 s from
-/proc/PID/status and bounded (design.md §7: RSS under 64 MB while a 1 GiB layer is pushed and pulled —
+/proc/PID/status and bounded (ARCHITECTURE.md §7: RSS under 64 MB while a 1 GiB layer is pushed and pulled —
 streaming, no buffering). Rates through the proxy and direct, in the same run, are printed, not asserted.
 
 The registry here uses filesystem storage, to keep moto (S3 in Python) out of a 1 GiB transfer.

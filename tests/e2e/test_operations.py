@@ -378,7 +378,7 @@ def test_proxy_authentication_maps_credentials_to_principals_and_refuses_others(
     tags = [r for r in records if r.get("action") == "ecr:ListImages"]
     assert [r["userIdentity"]["arn"] for r in tags] == [CI_USER["arn"], STRANGER["arn"]], tags
     assert [r["decision"] for r in tags] == ["Allow", "ImplicitDeny"]
-    # SigV4 names the caller before proxy credentials do (design.md §5 order).
+    # SigV4 names the caller before proxy credentials do (ARCHITECTURE.md §5 order).
     described_lines = [r for r in records if r.get("action") == "ecr:DescribeImages"]
     assert [r["userIdentity"]["arn"] for r in described_lines] == [DEV.arn]
     refusals = [r for r in records if r["decision"] == "Refused"]

@@ -1,4 +1,4 @@
-"""A refused push sends zero layer bytes upstream (design.md §4: deny before reading the body; answer
+"""A refused push sends zero layer bytes upstream (ARCHITECTURE.md §4: deny before reading the body; answer
 `Expect: 100-continue` with the denial). A byte counter sits on the wire between the proxy and the registry.
 
 Control: the same counter sees the layer cross when the push is allowed, so a zero is not a broken counter.

@@ -2,7 +2,7 @@
 daemon through the real proxy binary to moto and the CNCF registry.
 
 Rows run in order (a pull row reads what a push row wrote), so the parametrisation keeps the table order.
-Denial texts are AWS's (design.md §4): `denied: User: ...` for registry clients, `AccessDeniedException` with
+Denial texts are AWS's (ARCHITECTURE.md §4): `denied: User: ...` for registry clients, `AccessDeniedException` with
 `... with an explicit deny in a VPC endpoint policy` for the ECR API, `AccessDenied` from S3.
 """
 

@@ -160,7 +160,7 @@ fn denial_messages() {
     }
 }
 
-/// Seed scenario (a), design.md §1: the org-only endpoint policy (AWS PrivateLink Guide, "Control access
+/// Seed scenario (a), ARCHITECTURE.md §1: the org-only endpoint policy (AWS PrivateLink Guide, "Control access
 /// to VPC endpoints using endpoint policies"; IAM User Guide, "AWS global condition context keys",
 /// aws:PrincipalOrgID).
 pub(crate) const ORG_ONLY: &str = r#"{
@@ -208,7 +208,7 @@ fn seed_org_only_endpoint_policy() {
     assert_eq!(sids, [Some("OwnRegistryOnly"), Some("KeepBaseImage3")]);
 }
 
-/// Seed scenario (b), design.md §1: the Marketplace developer may push only to
+/// Seed scenario (b), ARCHITECTURE.md §1: the Marketplace developer may push only to
 /// `len-s-mp/sample-repository*` (IAM User Guide, "Policy evaluation logic").
 pub(crate) const DEVELOPER: &str = r#"{
   "Version": "2012-10-17",

@@ -142,7 +142,7 @@ mod tests {
                        arn:aws:ecr:us-east-1:111122223333:repository/app because no VPC endpoint policy allows \
                        the ecr:PutImage action";
 
-    /// Shapes from design.md §4, taken from the AWS JSON 1.1 protocol error format
+    /// Shapes from ARCHITECTURE.md §4, taken from the AWS JSON 1.1 protocol error format
     /// (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html), the distribution spec's error
     /// codes (https://distribution.github.io/distribution/spec/api/#errors) and S3's error responses
     /// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
