@@ -1,6 +1,8 @@
 //! Reading the parts of an HTTP request the way AWS does: one value per header, percent-decoding exactly
 //! once, and the repository ARN every ECR route builds.
 
+use base64::Engine;
+
 use super::model::{HostInfo, Permission, Refusal};
 
 /// Whether a request carries a body at all (a non-zero `Content-Length` or any `Transfer-Encoding`).
@@ -48,11 +50,48 @@ pub fn decode(s: &str) -> Result<String, Refusal> {
         .map_err(|_| Refusal(format!("{s:?} does not percent-decode to UTF-8")))
 }
 
+/// `Basic base64(USER:PASSWORD)` (RFC 7617; the scheme is case-insensitive) -> `(USER, PASSWORD)`.
+/// The one decoder for every Basic credential the proxy reads: `Proxy-Authorization` on CONNECT and a
+/// registry client's `Authorization` carrying a GetAuthorizationToken password.
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// `arn:P:ecr:R:ACCT:repository/NAME` (the name keeps its slashes), owned by `account`.
 pub fn repository_permission(action: &str, host: &HostInfo, account: &str, name: &str) -> Permission {
     Permission {
         action: action.to_string(),
         resource: format!("arn:{}:ecr:{}:{}:repository/{}", host.partition, host.region, account, name),
         resource_account: Some(account.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7617 §2: `Basic` then base64 of `user-id ":" password`; the password may contain colons.
+    #[test]
+    fn basic_credentials_decode_as_rfc_7617_says() {
+        let rows: [(&str, Option<(&str, &str)>); 7] = [
+            ("Basic YWxpY2U6czNjcmV0", Some(("alice", "s3cret"))),
+            ("basic YWxpY2U6czNjcmV0", Some(("alice", "s3cret"))),
+            ("BASIC  YWxpY2U6czNjcmV0 ", Some(("alice", "s3cret"))),
+            ("Basic QVdTOmE6Yg==", Some(("AWS", "a:b"))),
+            ("Bearer YWxpY2U6czNjcmV0", None),
+            ("Basic bm9jb2xvbg==", None),
+            ("Basic !!!", None),
+        ];
+        for (value, want) in rows {
+            let got = basic_credentials(value);
+            assert_eq!(got.as_ref().map(|(u, p)| (u.as_str(), p.as_str())), want, "{value}");
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! The CONNECT head: read it within bounds, parse it as botocore and Go send it (HTTP/1.0 or 1.1), check
 //! `Proxy-Authorization`, and answer with a plain HTTP status before any TLS starts.
 
-use base64::Engine;
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::classify::basic_credentials;
 use crate::config::PrincipalConfig;
 
 /// A parsed CONNECT request.
@@ -118,7 +118,7 @@ fn parse(lines: &[String]) -> Result<ConnectRequest, HeadError> {
         let (name, value) =
             line.split_once(':').ok_or_else(|| HeadError::Malformed("header line without ':'".into()))?;
         if name.trim().eq_ignore_ascii_case("proxy-authorization") {
-            credentials = basic_credentials(value.trim());
+            credentials = basic_credentials(value);
         }
     }
     Ok(ConnectRequest { host, port, credentials })
@@ -142,17 +142,6 @@ pub(crate) fn authority_parts(target: &str) -> Option<(&str, u16)> {
         return None;
     }
     Some((host, port.parse().ok().filter(|p| *p != 0)?))
-}
-
-fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }
 
 /// Whether `credentials` match some principal's `proxy_user`/`proxy_password` (constant time per field).
