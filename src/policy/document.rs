@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use super::condition::Condition;
+pub use super::error::PolicyError;
 use super::json::{self, Json, Pos, Spanned};
 use super::matching::{Glob, ResourcePattern};
 use super::variables::{self, Template};
@@ -36,29 +37,6 @@ pub enum Effect {
     Allow,
     /// The statement refuses, overriding any grant.
     Deny,
-}
-
-/// Why policy text is not a valid policy; displays as `FILE:LINE:COL: message` when a file is known.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct PolicyError {
-    /// `FILE:LINE:COL` or `LINE:COL`.
-    pub location: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl PolicyError {
-    /// An error at a position of the policy text.
-    pub fn at(pos: Pos, message: impl Into<String>) -> PolicyError {
-        PolicyError { location: pos.to_string(), message: message.into() }
-    }
-
-    /// The same error with `prefix:` (a file name or a field of a case file) in front of its location.
-    pub fn within(mut self, prefix: &str) -> PolicyError {
-        self.location = format!("{prefix}:{}", self.location);
-        self
-    }
 }
 
 /// One compiled statement.
