@@ -1,12 +1,13 @@
 //! The one question the proxy asks per request: classify it, find the caller, evaluate the policies.
 //!
 //! `explain` and the proxy both go through [`Authorizer`], so what `explain` prints is what the proxy does.
-//! An `Authorizer` is immutable apart from its bounded token-binding cache, shared across tasks, and swapped
-//! whole on reload.
+//! An `Authorizer` is immutable apart from the registry tokens it learns ([`Bindings`]), shared across
+//! tasks, and swapped whole on reload, when the new one adopts the old one's learned tokens.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::bindings::Bindings;
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
     classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
@@ -45,6 +46,8 @@ pub struct Authorizer {
     endpoint_policies: [Policy; 3],
     identity_policies: Vec<Option<Vec<Policy>>>,
     principals: Principals,
+    /// Registry tokens learned from GetAuthorizationToken responses, carried over on reload.
+    bindings: Bindings,
     endpoint: Endpoint,
     max_body: usize,
 }
@@ -92,6 +95,7 @@ impl Authorizer {
             endpoint_policies,
             identity_policies,
             principals,
+            bindings: Bindings::new(),
             endpoint: config.endpoint.clone(),
             max_body: config.limits.max_classify_body_bytes,
         })
@@ -121,7 +125,9 @@ impl Authorizer {
         let body = body.map(|bytes| BodyView { bytes, complete: self.is_complete(head, bytes) });
         let proxy = conn.proxy_credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let secs = now_secs();
-        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, secs)?;
+        let learned =
+            |key: &[u8; 32]| self.bindings.lookup(key, secs).and_then(|arn| self.principals.index_of(&arn));
+        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, &learned)?;
         let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
         let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
@@ -209,7 +215,7 @@ impl Authorizer {
 
     /// Carries the registry tokens `old` learned over to this authorizer (reload keeps logins).
     pub fn adopt_learned(&self, old: &Authorizer) -> usize {
-        self.principals.adopt_bindings(&old.principals, now_secs())
+        self.bindings.adopt(&old.bindings, |arn| self.principals.index_of(arn).is_some(), now_secs())
     }
 
     /// Learns from a response body (token bindings). Bodies are bounded by the caller.
@@ -217,8 +223,8 @@ impl Authorizer {
         if status != 200 || !self.wants_response(verdict) {
             return;
         }
-        if let Some(index) = self.principals.index_of(&verdict.principal) {
-            self.principals.learn_tokens(body, index, now_secs());
+        if self.principals.index_of(&verdict.principal).is_some() {
+            self.bindings.learn(body, &verdict.principal, now_secs());
         }
     }
 }

@@ -5,7 +5,8 @@
 //! - [`config`] reads `vpce-proxy.toml`;
 //! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
 //! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
-//! - [`authorize`] joins the two: the one call the proxy and `explain` make per request;
+//! - [`authorize`] joins the two: the one call the proxy and `explain` make per request, remembering
+//!   the registry tokens it saw issued in [`bindings`];
 //! - [`proxy`] wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
 //! - [`audit`] and [`admin`] make it operable: one JSON line per decision, `/healthz`, `/metrics`;
 //! - [`commands`] holds one module per subcommand.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authorize;
+pub mod bindings;
 pub mod classify;
 pub mod commands;
 pub mod config;
