@@ -13,6 +13,7 @@ use crate::classify::{
     classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
 };
 use crate::config::{Config, Endpoint};
+use crate::load::{service_index, LoadedPolicies};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
 
 /// Facts about the client connection the request arrived on (not in the HTTP request itself).
@@ -35,11 +36,6 @@ pub struct Verdict {
     pub decision: Decision,
 }
 
-/// Why an [`Authorizer`] could not be built from a config.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub String);
-
 /// Policies per service plus the identities that resolve principals; immutable, swapped whole on reload.
 #[derive(Debug)]
 pub struct Authorizer {
@@ -52,53 +48,25 @@ pub struct Authorizer {
     max_body: usize,
 }
 
-fn service_index(service: Service) -> usize {
-    match service {
-        Service::EcrApi => 0,
-        Service::EcrDkr => 1,
-        Service::S3 => 2,
-    }
-}
-
 /// Seconds since the epoch; a clock before 1970 reads as 0.
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Authorizer {
-    /// Loads every policy and identity the config names (paths already resolved by `Config::parse`); any bad
-    /// file fails the whole load, so a reload never half-applies.
-    pub fn from_config(config: &Config) -> Result<Authorizer, LoadError> {
-        let mut endpoint_policies = [Policy::allow_all(), Policy::allow_all(), Policy::allow_all()];
-        for (key, path) in &config.policies {
-            let service = Service::from_key(key).ok_or_else(|| {
-                LoadError(format!("[policies] key {key:?} is not a service (ecr.api, ecr.dkr, s3)"))
-            })?;
-            endpoint_policies[service_index(service)] =
-                Policy::from_file(path).map_err(|e| LoadError(e.to_string()))?;
-        }
-        let mut identity_policies = Vec::with_capacity(config.principals.len());
-        for p in &config.principals {
-            if p.identity_policies.is_empty() {
-                identity_policies.push(None);
-                continue;
-            }
-            let loaded = p
-                .identity_policies
-                .iter()
-                .map(|path| Policy::from_file(path).map_err(|e| LoadError(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            identity_policies.push(Some(loaded));
-        }
-        let principals = Principals::new(&config.principals).map_err(|e| LoadError(e.to_string()))?;
-        Ok(Authorizer {
-            endpoint_policies,
-            identity_policies,
+    /// The authorizer for `config` deciding with `policies`, which [`crate::load`] read, linted and
+    /// compiled from that config's files (so what decides is what `/healthz` hashed). It starts with no
+    /// learned registry tokens; a reload hands them over with [`Authorizer::adopt_learned`].
+    pub fn new(config: &Config, policies: LoadedPolicies) -> Authorizer {
+        let LoadedPolicies { endpoint, identity, principals, .. } = policies;
+        Authorizer {
+            endpoint_policies: endpoint,
+            identity_policies: identity,
             principals,
             bindings: Bindings::new(),
             endpoint: config.endpoint.clone(),
             max_body: config.limits.max_classify_body_bytes,
-        })
+        }
     }
 
     /// How many body bytes must be read before [`Authorizer::authorize`] can decide (ECR API JSON);
@@ -262,6 +230,7 @@ mod tests {
 
     use super::*;
     use crate::config::Limits;
+    use crate::load::{load_policies, Fingerprints};
     use crate::policy::Layer;
 
     /// design.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
@@ -303,7 +272,7 @@ identity_policies = ["dev.json"]
 "#
         );
         let config = Config::parse(&text, &dir.join("vpce-proxy.toml")).unwrap();
-        Authorizer::from_config(&config).unwrap()
+        Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap())
     }
 
     fn api_headers(key: &str, op: &str) -> http::HeaderMap {
@@ -514,9 +483,13 @@ identity_policies = ["dev.json"]
             .unwrap();
         let config =
             Config::parse("[policies]\n\"s3\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
-        assert!(Authorizer::from_config(&config).is_err());
+        assert!(load_policies(&config, &mut Fingerprints::default()).is_err());
+        // A file's own error is reported before the key naming it, as the reloader always did; so the
+        // unknown key is shown with a good file.
+        std::fs::write(dir.path().join("good.json"), ORG_ONLY).unwrap();
         let config =
-            Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
-        assert!(Authorizer::from_config(&config).unwrap_err().to_string().contains("not a service"));
+            Config::parse("[policies]\n\"ecr\" = \"good.json\"\n", &dir.path().join("c.toml")).unwrap();
+        let error = load_policies(&config, &mut Fingerprints::default()).unwrap_err();
+        assert!(error.to_string().contains("not a service"));
     }
 }

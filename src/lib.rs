@@ -2,7 +2,8 @@
 //! Amazon ECR.
 //!
 //! The data flow is the module order:
-//! - [`config`] reads `vpce-proxy.toml`;
+//! - [`config`] reads `vpce-proxy.toml`, and [`load`] the policy files it names (one path for start-up,
+//!   reload and `explain`);
 //! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
 //! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
 //! - [`authorize`] joins the two: the one call the proxy and `explain` make per request, remembering
@@ -21,6 +22,7 @@ pub mod bindings;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod load;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

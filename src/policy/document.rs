@@ -5,8 +5,6 @@
 //! unknown elements are errors, because AWS rejects such policies and silently ignoring a typo such as
 //! `"Conditon"` would widen access.
 
-use std::path::Path;
-
 use super::condition::Condition;
 pub use super::error::PolicyError;
 use super::json::{self, Json, Pos, Spanned};
@@ -94,14 +92,6 @@ impl Policy {
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let root = json::parse(text).map_err(|e| PolicyError::at(e.pos, e.message))?;
         Policy::from_json(&root)
-    }
-
-    /// Reads and parses a policy file; errors name the file.
-    pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError { location: name.clone(), message: format!("cannot read: {e}") })?;
-        Policy::parse(&text).map_err(|e| e.within(&name))
     }
 
     /// The AWS default endpoint policy: allow every principal every action on every resource.
