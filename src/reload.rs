@@ -171,7 +171,8 @@ impl Reloader {
     }
 
     /// Re-reads and checks everything now; on success the new authorizer is in force when this
-    /// returns, on failure the old one stays and the error is recorded in `/healthz` and metrics.
+    /// returns, on failure the old one stays and the error is recorded in `/healthz` and metrics. Logs
+    /// one line either way.
     pub fn reload_now(&self) -> Result<PolicyHashes, LoadError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut seen = Fingerprints::default();
@@ -192,17 +193,22 @@ impl Reloader {
     /// Puts a loaded set in force, carrying over the registry tokens the old authorizer learned.
     fn apply(&self, running: &RestartOnly, config: &Config, policies: LoadedPolicies) -> PolicyHashes {
         let hashes = policies.hashes().clone();
-        let restart_only = running.changed(&RestartOnly::of(config));
-        if !restart_only.is_empty() {
-            tracing::warn!(sections = ?restart_only, "reload: these settings only take effect on restart");
-        }
         let previous = self.live.current();
         self.live.replace(Authorizer::new(config, policies));
         // After the swap, so tokens learned up to the swap are not lost in between.
         self.live.current().adopt_learned(&previous);
         self.health.reload_succeeded(hashes.clone());
         self.metrics.record_reload(true);
-        tracing::info!(policies = hashes.len(), "reload applied");
+        let restart_only = running.changed(&RestartOnly::of(config));
+        if restart_only.is_empty() {
+            tracing::info!(policies = hashes.len(), "reload applied");
+        } else {
+            tracing::warn!(
+                policies = hashes.len(),
+                sections = ?restart_only,
+                "reload applied; these settings only take effect on restart"
+            );
+        }
         hashes
     }
 
@@ -211,11 +217,59 @@ impl Reloader {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.seen.compare() != Change::Unchanged
     }
+
+    /// How the watched files changed since last read; a `touch` is reported once (see
+    /// [`Fingerprints::refresh`]).
+    fn refresh(&self) -> Change {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).seen.refresh()
+    }
+
+    /// One trigger, handled: exactly one log line unless a poll found nothing at all.
+    fn on_trigger(&self, trigger: Trigger) {
+        if trigger == Trigger::Hangup {
+            self.hangup();
+        }
+        match next_step(trigger, self.refresh()) {
+            // reload_now logs "reload applied" or "reload rejected".
+            Step::Reload => drop(self.reload_now()),
+            Step::NothingChanged => tracing::info!("reload: nothing changed"),
+            Step::Idle => {}
+        }
+    }
+}
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// SIGHUP: the operator asked, so the answer is always logged.
+    Hangup,
+    /// The watcher's poll, once per [`POLL_INTERVAL`].
+    Poll,
+}
+
+/// What a trigger leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Some file's bytes changed: load and apply or reject (one line: applied or rejected).
+    Reload,
+    /// Asked for, or a file was touched, but every byte is as in force: one line, no rebuild.
+    NothingChanged,
+    /// A poll that found nothing: silent, or the log would get a line per second.
+    Idle,
+}
+
+/// Even on SIGHUP an unchanged set is not rebuilt: identical bytes can only give the same decisions.
+fn next_step(trigger: Trigger, change: Change) -> Step {
+    match (change, trigger) {
+        (Change::Content, _) => Step::Reload,
+        (Change::Touched, _) | (Change::Unchanged, Trigger::Hangup) => Step::NothingChanged,
+        (Change::Unchanged, Trigger::Poll) => Step::Idle,
+    }
 }
 
 /// Runs the reload triggers until `shutdown` completes: a poll every `interval`, and SIGHUP to check at
-/// once (and reopen the audit file); either reloads when the config or any policy file changed (mtime,
-/// length or content).
+/// once (and reopen the audit file); either reloads when the config or any policy file's bytes changed.
+/// Each SIGHUP logs one line: `reload applied`, `reload rejected` or `reload: nothing changed`.
 pub fn spawn_reloader(
     reloader: Arc<Reloader>,
     interval: Duration,
@@ -233,24 +287,13 @@ pub fn spawn_reloader(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
-            let forced = tokio::select! {
+            let trigger = tokio::select! {
                 _ = &mut shutdown => return,
-                Some(()) = recv_hangup(&mut hangup) => true,
-                _ = ticker.tick() => false,
+                Some(()) = recv_hangup(&mut hangup) => Trigger::Hangup,
+                _ = ticker.tick() => Trigger::Poll,
             };
             let worker = Arc::clone(&reloader);
-            let task = tokio::task::spawn_blocking(move || {
-                if forced {
-                    worker.hangup();
-                }
-                // Even on SIGHUP an unchanged set is not rebuilt: identical files can only give the
-                // same decisions.
-                if worker.files_changed() {
-                    let _ = worker.reload_now();
-                } else if forced {
-                    tracing::info!("SIGHUP: config and policies unchanged, nothing to reload");
-                }
-            });
+            let task = tokio::task::spawn_blocking(move || worker.on_trigger(trigger));
             if let Err(error) = task.await {
                 // A panic while building the authorizer: counted like any rejected reload.
                 tracing::error!(%error, "reload task failed; the previous policies stay in force");
@@ -281,5 +324,39 @@ mod tests {
         new.ca.dir = PathBuf::from("/elsewhere");
         new.policies.insert("s3".into(), PathBuf::from("/p.json"));
         assert_eq!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)), ["[listen]", "[ca]"]);
+    }
+
+    /// Issue 8: every SIGHUP gets one line; polls stay quiet unless a file was touched or edited.
+    #[test]
+    fn each_trigger_leads_to_one_step() {
+        use Change::*;
+        let cases = [
+            (Trigger::Hangup, Unchanged, Step::NothingChanged),
+            (Trigger::Hangup, Touched, Step::NothingChanged),
+            (Trigger::Hangup, Content, Step::Reload),
+            (Trigger::Poll, Unchanged, Step::Idle),
+            (Trigger::Poll, Touched, Step::NothingChanged),
+            (Trigger::Poll, Content, Step::Reload),
+        ];
+        for (trigger, change, step) in cases {
+            assert_eq!(next_step(trigger, change), step, "{trigger:?} {change:?}");
+        }
+    }
+
+    /// A touch is reported once as nothing changed and the authorizer in force is kept.
+    #[test]
+    fn a_touched_file_is_not_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("vpce-proxy.toml");
+        std::fs::write(&config, "").unwrap();
+        let loaded = Reloader::load(Some(config.clone()), Arc::new(Metrics::new())).unwrap();
+        let before = loaded.live.current();
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&config).unwrap().set_modified(later).unwrap();
+        assert!(loaded.reloader.files_changed());
+        loaded.reloader.on_trigger(Trigger::Poll);
+        assert!(Arc::ptr_eq(&before, &loaded.live.current()));
+        assert_eq!(loaded.reloader.refresh(), Change::Unchanged, "the touch is reported once");
+        assert_eq!((loaded.health.reloads(), loaded.health.last_error()), (0, None));
     }
 }
