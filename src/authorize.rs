@@ -1,18 +1,20 @@
 //! The one question the proxy asks per request: classify it, find the caller, evaluate the policies.
 //!
 //! `explain` and the proxy both go through [`Authorizer`], so what `explain` prints is what the proxy does.
-//! An `Authorizer` is immutable apart from its bounded token-binding cache, shared across tasks, and swapped
-//! whole on reload.
+//! An `Authorizer` is immutable apart from the registry tokens it learns ([`Bindings`]), shared across
+//! tasks, and swapped whole on reload, when the new one adopts the old one's learned tokens.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::bindings::Bindings;
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
     classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
 };
 use crate::config::{Config, Endpoint};
+use crate::load::{service_index, LoadedPolicies};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
 
 /// Facts about the client connection the request arrived on (not in the HTTP request itself).
@@ -35,27 +37,16 @@ pub struct Verdict {
     pub decision: Decision,
 }
 
-/// Why an [`Authorizer`] could not be built from a config.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub String);
-
 /// Policies per service plus the identities that resolve principals; immutable, swapped whole on reload.
 #[derive(Debug)]
 pub struct Authorizer {
     endpoint_policies: [Policy; 3],
     identity_policies: Vec<Option<Vec<Policy>>>,
     principals: Principals,
+    /// Registry tokens learned from GetAuthorizationToken responses, carried over on reload.
+    bindings: Bindings,
     endpoint: Endpoint,
     max_body: usize,
-}
-
-fn service_index(service: Service) -> usize {
-    match service {
-        Service::EcrApi => 0,
-        Service::EcrDkr => 1,
-        Service::S3 => 2,
-    }
 }
 
 /// Seconds since the epoch; a clock before 1970 reads as 0.
@@ -64,38 +55,19 @@ fn now_secs() -> u64 {
 }
 
 impl Authorizer {
-    /// Loads every policy and identity the config names (paths already resolved by `Config::parse`); any bad
-    /// file fails the whole load, so a reload never half-applies.
-    pub fn from_config(config: &Config) -> Result<Authorizer, LoadError> {
-        let mut endpoint_policies = [Policy::allow_all(), Policy::allow_all(), Policy::allow_all()];
-        for (key, path) in &config.policies {
-            let service = Service::from_key(key).ok_or_else(|| {
-                LoadError(format!("[policies] key {key:?} is not a service (ecr.api, ecr.dkr, s3)"))
-            })?;
-            endpoint_policies[service_index(service)] =
-                Policy::from_file(path).map_err(|e| LoadError(e.to_string()))?;
-        }
-        let mut identity_policies = Vec::with_capacity(config.principals.len());
-        for p in &config.principals {
-            if p.identity_policies.is_empty() {
-                identity_policies.push(None);
-                continue;
-            }
-            let loaded = p
-                .identity_policies
-                .iter()
-                .map(|path| Policy::from_file(path).map_err(|e| LoadError(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            identity_policies.push(Some(loaded));
-        }
-        let principals = Principals::new(&config.principals).map_err(|e| LoadError(e.to_string()))?;
-        Ok(Authorizer {
-            endpoint_policies,
-            identity_policies,
+    /// The authorizer for `config` deciding with `policies`, which [`crate::load`] read, linted and
+    /// compiled from that config's files (so what decides is what `/healthz` hashed). It starts with no
+    /// learned registry tokens; a reload hands them over with [`Authorizer::adopt_learned`].
+    pub fn new(config: &Config, policies: LoadedPolicies) -> Authorizer {
+        let LoadedPolicies { endpoint, identity, principals, .. } = policies;
+        Authorizer {
+            endpoint_policies: endpoint,
+            identity_policies: identity,
             principals,
+            bindings: Bindings::new(),
             endpoint: config.endpoint.clone(),
             max_body: config.limits.max_classify_body_bytes,
-        })
+        }
     }
 
     /// How many body bytes must be read before [`Authorizer::authorize`] can decide (ECR API JSON);
@@ -122,7 +94,9 @@ impl Authorizer {
         let body = body.map(|bytes| BodyView { bytes, complete: self.is_complete(head, bytes) });
         let proxy = conn.proxy_credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let secs = now_secs();
-        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, secs)?;
+        let learned =
+            |key: &[u8; 32]| self.bindings.lookup(key, secs).and_then(|arn| self.principals.index_of(&arn));
+        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, &learned)?;
         let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
         let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
@@ -210,7 +184,7 @@ impl Authorizer {
 
     /// Carries the registry tokens `old` learned over to this authorizer (reload keeps logins).
     pub fn adopt_learned(&self, old: &Authorizer) -> usize {
-        self.principals.adopt_bindings(&old.principals, now_secs())
+        self.bindings.adopt(&old.bindings, |arn| self.principals.index_of(arn).is_some(), now_secs())
     }
 
     /// Learns from a response body (token bindings). Bodies are bounded by the caller.
@@ -218,8 +192,8 @@ impl Authorizer {
         if status != 200 || !self.wants_response(verdict) {
             return;
         }
-        if let Some(index) = self.principals.index_of(&verdict.principal) {
-            self.principals.learn_tokens(body, index, now_secs());
+        if self.principals.index_of(&verdict.principal).is_some() {
+            self.bindings.learn(body, &verdict.principal, now_secs());
         }
     }
 }
@@ -302,6 +276,7 @@ mod tests {
 
     use super::*;
     use crate::config::Limits;
+    use crate::load::{load_policies, Fingerprints};
     use crate::policy::Layer;
 
     /// design.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
@@ -343,7 +318,7 @@ identity_policies = ["dev.json"]
 "#
         );
         let config = Config::parse(&text, &dir.join("vpce-proxy.toml")).unwrap();
-        Authorizer::from_config(&config).unwrap()
+        Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap())
     }
 
     fn api_headers(key: &str, op: &str) -> http::HeaderMap {
@@ -554,9 +529,13 @@ identity_policies = ["dev.json"]
             .unwrap();
         let config =
             Config::parse("[policies]\n\"s3\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
-        assert!(Authorizer::from_config(&config).is_err());
+        assert!(load_policies(&config, &mut Fingerprints::default()).is_err());
+        // A file's own error is reported before the key naming it, as the reloader always did; so the
+        // unknown key is shown with a good file.
+        std::fs::write(dir.path().join("good.json"), ORG_ONLY).unwrap();
         let config =
-            Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", &dir.path().join("c.toml")).unwrap();
-        assert!(Authorizer::from_config(&config).unwrap_err().to_string().contains("not a service"));
+            Config::parse("[policies]\n\"ecr\" = \"good.json\"\n", &dir.path().join("c.toml")).unwrap();
+        let error = load_policies(&config, &mut Fingerprints::default()).unwrap_err();
+        assert!(error.to_string().contains("not a service"));
     }
 }

@@ -2,10 +2,12 @@
 //! Amazon ECR.
 //!
 //! The data flow is the module order:
-//! - [`config`] reads `vpce-proxy.toml`;
+//! - [`config`] reads `vpce-proxy.toml`, and [`load`] the policy files it names (one path for start-up,
+//!   reload and `explain`);
 //! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
 //! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
-//! - [`authorize`] joins the two: the one call the proxy and `explain` make per request;
+//! - [`authorize`] joins the two: the one call the proxy and `explain` make per request, remembering
+//!   the registry tokens it saw issued in [`bindings`];
 //! - [`proxy`] wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
 //! - [`audit`] and [`admin`] make it operable: one JSON line per decision, `/healthz`, `/metrics`;
 //! - [`commands`] holds one module per subcommand.
@@ -16,9 +18,11 @@
 pub mod admin;
 pub mod audit;
 pub mod authorize;
+pub mod bindings;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod load;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

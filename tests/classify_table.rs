@@ -5,6 +5,7 @@
 use vpce_proxy::authorize::{Authorizer, ConnFacts};
 use vpce_proxy::classify::RequestHead;
 use vpce_proxy::config::Config;
+use vpce_proxy::load::{load_policies, Fingerprints};
 
 const CONFIG: &str = r#"
 [endpoint]
@@ -1113,7 +1114,7 @@ fn run(authorizer: &Authorizer, row: &Row) -> Result<(), String> {
 #[test]
 fn every_request_shape_classifies_as_aws_authorizes_it() {
     let config = Config::parse(CONFIG, std::path::Path::new("table.toml")).unwrap();
-    let authorizer = Authorizer::from_config(&config).unwrap();
+    let authorizer = Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap());
     let rows: Vec<Row> = [ecr_api_rows(), registry_rows(), s3_rows(), host_refusal_rows(), principal_rows()]
         .into_iter()
         .flatten()
@@ -1141,7 +1142,7 @@ fn every_request_shape_classifies_as_aws_authorizes_it() {
 #[test]
 fn list_bucket_carries_prefix_and_delimiter_context_keys() {
     let config = Config::parse(CONFIG, std::path::Path::new("table.toml")).unwrap();
-    let authorizer = Authorizer::from_config(&config).unwrap();
+    let authorizer = Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap());
     let headers = http::HeaderMap::new();
     let head = RequestHead {
         method: "GET",

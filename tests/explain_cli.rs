@@ -172,3 +172,60 @@ fn a_broken_config_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+/// Runs `vpce-proxy run --config CONFIG`, which must refuse to start; its exit code and stderr.
+fn run_refusing(config: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpce-proxy"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("run started with a policy it should refuse");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Issue 8: explain loads through `run`'s path, lint included, so a policy `run` refuses is not explained
+/// as if it were live; the message is the reloader's `FILE:LINE:COL severity code message`.
+#[test]
+fn a_policy_with_a_lint_error_is_refused_as_run_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vpce-proxy.toml");
+    let policy = dir.path().join("dkr.json");
+    std::fs::write(
+        &config,
+        "[listen]\nconnect = \"127.0.0.1:0\"\n\n[policies]\n\"ecr.dkr\" = \"dkr.json\"\n",
+    )
+    .unwrap();
+    // The Marketplace blog's `"Action": ""`: AWS accepts it, it grants nothing, the linter calls it an error.
+    let empty_action = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"","Resource":"*"}]}"#;
+    std::fs::write(&policy, empty_action).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vpce-proxy"))
+        .args(["explain", "--config"])
+        .arg(&config)
+        .arg("--request")
+        .arg(fixture("docker-ping.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing explained");
+    let metrics = std::sync::Arc::new(vpce_proxy::admin::Metrics::new());
+    let reloader = vpce_proxy::reload::Reloader::load(Some(config.clone()), metrics).unwrap_err().to_string();
+    assert!(reloader.starts_with(&format!("{}:1:", policy.display())), "{reloader}");
+    assert!(reloader.contains(" error empty-value "), "{reloader}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("vpce-proxy explain: {reloader}\n"));
+
+    let (code, stderr) = run_refusing(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.lines().any(|l| l == format!("vpce-proxy: {reloader}")), "{stderr}");
+}

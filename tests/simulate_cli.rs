@@ -167,11 +167,28 @@ fn unreadable_input_file_exits_2() {
     assert!(stderr(&output).contains("cannot read /nonexistent/case.json"));
 }
 
-/// design.md §3: with no endpoint, identity or resource policy there is no layer to refuse.
+/// IAM User Guide, "Policy evaluation logic": with no policy at all nothing allows, so the answer is the
+/// default implicit deny, reported as the evaluator reports "no layer allows" (issue 8, item 3).
 #[test]
-fn no_policies_at_all_allows() {
+fn no_policies_at_all_is_an_implicit_deny() {
     let case = r#"{"request": {"principal": "anonymous", "action": "ecr:PutImage", "resource": "*"}}"#;
-    assert_eq!(json(&simulate_stdin(case))["decision"], "Allow");
+    assert_eq!(
+        json(&simulate_stdin(case)),
+        serde_json::json!({"decision": "ImplicitDeny", "denied_by": "resource",
+            "message": "User: anonymous is not authorized to perform: ecr:PutImage on resource: * because no \
+                resource-based policy allows the ecr:PutImage action",
+            "matched": []})
+    );
+    let named = case.replace("anonymous", "arn:aws:iam::111122223333:user/bob");
+    let out = json(&simulate_stdin(&named));
+    assert_eq!((&out["decision"], &out["denied_by"]), (&"ImplicitDeny".into(), &"identity".into()));
+    assert!(out["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("because no identity-based policy allows the ecr:PutImage action"));
+    let nulls = r#"{"endpoint_policy": null, "identity_policies": null, "resource_policy": null,
+        "request": {"principal": "anonymous", "action": "ecr:PutImage", "resource": "*"}}"#;
+    assert_eq!(json(&simulate_stdin(nulls))["decision"], "ImplicitDeny");
 }
 
 /// The issue's acceptance story on the shipped policy files (policies/): seed (b) developer push to

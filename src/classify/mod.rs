@@ -20,7 +20,8 @@ use crate::policy::RequestContext;
 
 pub use self::model::{BodyView, Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 pub use self::parse::{
-    basic_credentials, content_length, decode, has_body, query_pairs, repository_permission, single_header,
+    basic_credentials, basic_token, content_length, decode, has_body, query_pairs, repository_permission,
+    single_header,
 };
 
 /// Keys a request's context typically ends with (region, principal, clock, endpoint, resource account).

@@ -58,7 +58,13 @@ pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
+    basic_token(token)
+}
+
+/// `base64(USER:PASSWORD)` -> `(USER, PASSWORD)`: the token part of a Basic credential, which is also
+/// the shape of GetAuthorizationToken's `authorizationToken`.
+pub fn basic_token(encoded: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))

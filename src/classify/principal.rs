@@ -6,21 +6,19 @@
 //! recognising a caller is configured per `[[principal]]`. An access key id no principal claims is reported
 //! as `anonymous`: an account cannot be derived from a key id, and the endpoint policy must not treat an
 //! unknown caller as anyone in particular.
+//!
+//! Pure: registry tokens learned from GetAuthorizationToken responses are state kept elsewhere
+//! (`crate::bindings`); [`Principals::resolve`] asks for them through the lookup function it is given.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::sigv4::{self, SigV4};
-use super::{single_header, BodyView, Refusal, RequestHead};
+use super::{basic_token, single_header, BodyView, Refusal, RequestHead};
 use crate::config::PrincipalConfig;
 use crate::policy::{ContextValue, RequestContext, ANONYMOUS};
-
-/// Most token bindings kept at once; older ones are evicted first (ECR tokens last 12 hours).
-pub const MAX_BINDINGS: u64 = 100_000;
 
 /// How the caller was recognised, for explain output and the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -57,21 +55,17 @@ pub struct PrincipalError {
     pub message: String,
 }
 
-/// A token learned from a GetAuthorizationToken response.
-#[derive(Debug, Clone, Copy)]
-struct Binding {
-    index: usize,
-    expires_at: u64,
-}
+/// A lookup of registry tokens learned at run time: the SHA-256 of a token ([`token_key`]) -> the index of
+/// the principal it names, if it is bound and unexpired.
+pub type LearnedTokens<'a> = &'a dyn Fn(&[u8; 32]) -> Option<usize>;
 
-/// The configured principals with lookup tables; token bindings are learned at run time.
+/// The configured principals with lookup tables, fixed by the config.
 #[derive(Debug)]
 pub struct Principals {
     list: Vec<PrincipalConfig>,
     by_key_id: HashMap<String, usize>,
     static_tokens: HashMap<[u8; 32], usize>,
     proxy_users: HashMap<(String, String), usize>,
-    bindings: moka::sync::Cache<[u8; 32], Binding>,
     /// Each principal's context keys, built once: deriving them (ARN parsing, key lowercasing) per
     /// request was a visible share of the proxy's CPU.
     contexts: Vec<RequestContext>,
@@ -104,8 +98,8 @@ fn principal_context(p: &PrincipalConfig) -> RequestContext {
     ctx
 }
 
-/// Tokens are looked up by hash, so the map never holds a usable credential.
-fn token_key(password: &str) -> [u8; 32] {
+/// Tokens are looked up by hash, so no map of tokens, static or learned, holds a usable credential.
+pub fn token_key(password: &str) -> [u8; 32] {
     Sha256::digest(password.as_bytes()).into()
 }
 
@@ -140,12 +134,8 @@ impl Principals {
                 _ => return Err(err("proxy_user and proxy_password go together")),
             }
         }
-        let bindings = moka::sync::Cache::builder()
-            .max_capacity(MAX_BINDINGS)
-            .time_to_live(Duration::from_secs(12 * 3600))
-            .build();
         let contexts = list.iter().map(principal_context).collect();
-        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, bindings, contexts })
+        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, contexts })
     }
 
     /// The configured principal at `index`.
@@ -163,19 +153,20 @@ impl Principals {
         caller.index.map_or(ANONYMOUS, |i| self.list[i].arn.as_str())
     }
 
-    /// Resolves the caller of one request; a SigV4 signature that fails verification is refused.
+    /// Resolves the caller of one request; a SigV4 signature that fails verification is refused. A
+    /// registry token no principal is configured with is looked up in `learned`.
     pub fn resolve(
         &self,
         head: &RequestHead<'_>,
         body: Option<BodyView<'_>>,
         client: Option<IpAddr>,
         proxy_credentials: Option<(&str, &str)>,
-        now: u64,
+        learned: LearnedTokens<'_>,
     ) -> Result<Caller, Refusal> {
         if let Some(sig) = sigv4::parse(head)? {
             return self.by_signature(&sig, head, body);
         }
-        if let Some(index) = self.by_basic_token(head, now)? {
+        if let Some(index) = self.by_basic_token(head, learned)? {
             return Ok(Caller { index: Some(index), source: Source::RegistryToken });
         }
         if let Some((u, p)) = proxy_credentials {
@@ -208,7 +199,11 @@ impl Principals {
     }
 
     /// `Authorization: Basic base64(USER:TOKEN)`: a static token or one learned from GetAuthorizationToken.
-    fn by_basic_token(&self, head: &RequestHead<'_>, now: u64) -> Result<Option<usize>, Refusal> {
+    fn by_basic_token(
+        &self,
+        head: &RequestHead<'_>,
+        learned: LearnedTokens<'_>,
+    ) -> Result<Option<usize>, Refusal> {
         let Some(value) = single_header(head.headers, "authorization")? else { return Ok(None) };
         let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
             return Ok(None);
@@ -218,48 +213,7 @@ impl Principals {
         if let Some(&i) = self.static_tokens.get(&key) {
             return Ok(Some(i));
         }
-        Ok(self.bindings.get(&key).filter(|b| b.expires_at > now).map(|b| b.index))
-    }
-
-    /// Binds a registry password to a principal until `expires_at` (epoch seconds).
-    pub fn bind_token(&self, password: &str, index: usize, expires_at: u64) {
-        self.bindings.insert(token_key(password), Binding { index, expires_at });
-    }
-
-    /// Copies the unexpired token bindings of `old` whose principal ARN still exists here, so a reload
-    /// does not turn every logged-in docker client into `anonymous` until its next `docker login`.
-    pub fn adopt_bindings(&self, old: &Principals, now: u64) -> usize {
-        let mut adopted = 0;
-        for (key, binding) in old.bindings.iter() {
-            if binding.expires_at <= now {
-                continue;
-            }
-            if let Some(index) = self.index_of(&old.list[binding.index].arn) {
-                self.bindings.insert(*key, Binding { index, expires_at: binding.expires_at });
-                adopted += 1;
-            }
-        }
-        adopted
-    }
-
-    /// Learns the tokens of a GetAuthorizationToken response body for the principal at `index`.
-    pub fn learn_tokens(&self, body: &[u8], index: usize, now: u64) -> usize {
-        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else { return 0 };
-        let Some(items) = doc.get("authorizationData").and_then(|d| d.as_array()) else { return 0 };
-        let mut learned = 0;
-        for item in items {
-            let token = item.get("authorizationToken").and_then(|t| t.as_str()).and_then(basic_password);
-            let expires =
-                item.get("expiresAt").and_then(|e| e.as_f64()).filter(|e| e.is_finite() && *e > 0.0);
-            if let (Some(password), Some(expires)) = (token, expires) {
-                let expires = expires as u64;
-                if expires > now {
-                    self.bind_token(&password, index, expires);
-                    learned += 1;
-                }
-            }
-        }
-        learned
+        Ok(learned(&key).filter(|&i| i < self.list.len()))
     }
 
     /// Sets the `aws:Principal*`, `aws:username` and `aws:userid` keys for the caller.
@@ -279,12 +233,10 @@ impl Principals {
     }
 }
 
-/// `base64(USER:PASSWORD)` -> PASSWORD.
-fn basic_password(encoded: &str) -> Option<String> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (_, password) = text.split_once(':')?;
-    (!password.is_empty()).then(|| password.to_string())
+/// `base64(USER:PASSWORD)` -> PASSWORD, as in `Authorization: Basic` and GetAuthorizationToken's
+/// `authorizationToken`.
+pub fn basic_password(encoded: &str) -> Option<String> {
+    basic_token(encoded).map(|(_, password)| password).filter(|p| !p.is_empty())
 }
 
 /// What an IAM/STS ARN says: the `aws:PrincipalArn` (a session's role), account, type and user name.
@@ -334,6 +286,7 @@ impl ArnFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn config() -> Vec<PrincipalConfig> {
         vec![
@@ -356,27 +309,25 @@ mod tests {
         h
     }
 
-    fn resolve(p: &Principals, headers: &http::HeaderMap, now: u64) -> Caller {
+    fn resolve(p: &Principals, headers: &http::HeaderMap, learned: LearnedTokens<'_>) -> Caller {
         let head = RequestHead { method: "GET", host: "h", path: "/v2/", headers };
-        p.resolve(&head, None, None, None, now).unwrap()
+        p.resolve(&head, None, None, None, learned).unwrap()
     }
 
-    /// Amazon ECR API Reference, GetAuthorizationToken: `authorizationToken` is base64 `AWS:password`,
-    /// valid until `expiresAt` (epoch seconds); docker sends it back as `Authorization: Basic`.
+    /// A registry token no principal is configured with names whoever the learned-token lookup says.
     #[test]
-    fn tokens_from_get_authorization_token_bind_until_they_expire() {
-        let p = Principals::new(&config()).unwrap();
-        let token = base64::engine::general_purpose::STANDARD.encode("AWS:secret-password");
-        let body = format!(
-            r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":2000.5,"proxyEndpoint":"https://x"}}]}}"#
-        );
-        assert_eq!(p.learn_tokens(body.as_bytes(), 0, 1000), 1);
-        let headers = basic_head("secret-password");
-        assert_eq!(resolve(&p, &headers, 1999), Caller { index: Some(0), source: Source::RegistryToken });
-        assert_eq!(resolve(&p, &headers, 2000).source, Source::Anonymous, "expired");
-        assert_eq!(resolve(&p, &basic_head("other"), 1500).source, Source::Anonymous);
-        assert_eq!(p.learn_tokens(b"not json", 0, 1000), 0);
-        assert_eq!(p.learn_tokens(body.as_bytes(), 0, 3000), 0, "already expired tokens are not bound");
+    fn unconfigured_registry_tokens_are_asked_of_the_lookup() {
+        let mut list = config();
+        list[1].registry_tokens = vec!["static".into()];
+        let p = Principals::new(&list).unwrap();
+        let learned_key = token_key("learned");
+        let learned = |key: &[u8; 32]| (*key == learned_key).then_some(0);
+        let got = resolve(&p, &basic_head("learned"), &learned);
+        assert_eq!(got, Caller { index: Some(0), source: Source::RegistryToken });
+        assert_eq!(resolve(&p, &basic_head("static"), &learned).index, Some(1), "configured tokens first");
+        assert_eq!(resolve(&p, &basic_head("other"), &learned).source, Source::Anonymous);
+        let stale = |_: &[u8; 32]| Some(7);
+        assert_eq!(resolve(&p, &basic_head("x"), &stale).source, Source::Anonymous, "index out of range");
     }
 
     #[test]

@@ -7,13 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::authorize::{Authorizer, ConnFacts, Verdict};
-use crate::classify::RequestHead;
-use crate::config::Config;
+use crate::classify::{basic_credentials, RequestHead};
+use crate::load::{self, Fingerprints, LoadError};
 use crate::policy::ContextValue;
 
 /// The request file: `{"host","method","path","headers","body","source_ip"}`.
@@ -43,9 +42,9 @@ pub enum ExplainError {
     /// The file could not be read or parsed.
     #[error("{0}: {1}")]
     Request(String, String),
-    /// The config or a policy it names is broken.
-    #[error("{0}")]
-    Config(String),
+    /// The config or a policy it names is broken: the message `run` would refuse to start with.
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }
 
 /// Prints the classification and decision for one request file; exit 0 for a decision or a refusal,
@@ -69,11 +68,9 @@ fn run(config: Option<&Path>, request: &Path) -> Result<Value, ExplainError> {
         std::fs::read_to_string(request).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
     let req: RequestFile =
         serde_json::from_str(&text).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
-    let config = match config {
-        Some(path) => Config::load(path).map_err(|e| ExplainError::Config(e.to_string()))?,
-        None => Config::default(),
-    };
-    let authorizer = Authorizer::from_config(&config).map_err(|e| ExplainError::Config(e.to_string()))?;
+    // `run`'s load path, lint included, so a config `run` refuses is not explained as if it were live.
+    let (config, policies) = load::load(config, &mut Fingerprints::default())?;
+    let authorizer = Authorizer::new(&config, policies);
     let (headers, conn) = build_headers(&req).map_err(|e| ExplainError::Request(name, e))?;
     let head = RequestHead { method: &req.method, host: &req.host, path: &req.path, headers: &headers };
     let body = req.body.as_deref().map(str::as_bytes);
@@ -99,7 +96,7 @@ fn build_headers(req: &RequestFile) -> Result<(http::HeaderMap, ConnFacts), Stri
             _ => return Err(format!("header {name:?} must be a string or a list of strings")),
         };
         if name.eq_ignore_ascii_case("proxy-authorization") {
-            conn.proxy_credentials = values.first().and_then(|v| proxy_credentials(v));
+            conn.proxy_credentials = values.first().and_then(|v| basic_credentials(v));
             continue;
         }
         let header =
@@ -110,14 +107,6 @@ fn build_headers(req: &RequestFile) -> Result<(http::HeaderMap, ConnFacts), Stri
         }
     }
     Ok((headers, conn))
-}
-
-fn proxy_credentials(value: &str) -> Option<(String, String)> {
-    let encoded = value.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }
 
 /// Context keys as IAM documents them; the context stores them lowercased (names are case-insensitive).

@@ -11,15 +11,16 @@ use tokio::sync::watch;
 
 use crate::admin::{serve_admin, Metrics};
 use crate::audit::AuditLog;
+use crate::load::LoadError;
 use crate::proxy::{self, ProxyState};
-use crate::reload::{spawn_reloader, ReloadError, Reloader, POLL_INTERVAL};
+use crate::reload::{spawn_reloader, Reloader, POLL_INTERVAL};
 
 /// Why `run` stopped with an error (exit 1); each names what the operator must fix.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The config or a policy file is unreadable or invalid (FILE:LINE:COL).
     #[error(transparent)]
-    Load(#[from] ReloadError),
+    Load(#[from] LoadError),
     /// The audit file cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),

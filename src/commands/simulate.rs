@@ -81,7 +81,24 @@ pub fn run(text: &str) -> Result<Decision, CaseError> {
         identity: identity.as_deref(),
         resource: resource.as_ref(),
     };
-    Ok(decide(&layers, &request))
+    Ok(decide(&without_policies_nothing_is_allowed(layers), &request))
+}
+
+/// A case with no policy at all gets IAM's default: an implicit deny. `run` has AWS's allow-all endpoint
+/// policy as a default *document*, but a case names every policy it wants evaluated, and to the evaluator
+/// "no layers" means "no endpoint in the path and no identity check", which would allow.
+///
+/// The case is decided as a caller holding an empty set of identity policies, so `denied_by` and the
+/// message are exactly the evaluator's own for "no layer allows": `identity` ("because no identity-based
+/// policy allows the A action") for a named caller, `resource` for `anonymous`, whom only a resource
+/// policy can allow.
+fn without_policies_nothing_is_allowed(layers: PolicyLayers<'_>) -> PolicyLayers<'_> {
+    match layers {
+        PolicyLayers { endpoint: None, identity: None, resource: None } => {
+            PolicyLayers { identity: Some(&[]), ..layers }
+        }
+        given => given,
+    }
 }
 
 fn invalid(message: String) -> CaseError {

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use ipnet::IpNet;
 
-use super::document::PolicyError;
-use super::evaluate::Facts;
+use super::error::PolicyError;
+use super::facts::Facts;
 use super::json::{Json, Spanned};
 use super::matching::{escaped_resource_match, glob_match, Glob, ResourcePattern};
 use super::operators::{parse_operator, BaseOperator, ParsedOperator, SetQualifier};

@@ -5,9 +5,8 @@
 //! unknown elements are errors, because AWS rejects such policies and silently ignoring a typo such as
 //! `"Conditon"` would widen access.
 
-use std::path::Path;
-
 use super::condition::Condition;
+pub use super::error::PolicyError;
 use super::json::{self, Json, Pos, Spanned};
 use super::matching::{Glob, ResourcePattern};
 use super::variables::{self, Template};
@@ -36,29 +35,6 @@ pub enum Effect {
     Allow,
     /// The statement refuses, overriding any grant.
     Deny,
-}
-
-/// Why policy text is not a valid policy; displays as `FILE:LINE:COL: message` when a file is known.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct PolicyError {
-    /// `FILE:LINE:COL` or `LINE:COL`.
-    pub location: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl PolicyError {
-    /// An error at a position of the policy text.
-    pub fn at(pos: Pos, message: impl Into<String>) -> PolicyError {
-        PolicyError { location: pos.to_string(), message: message.into() }
-    }
-
-    /// The same error with `prefix:` (a file name or a field of a case file) in front of its location.
-    pub fn within(mut self, prefix: &str) -> PolicyError {
-        self.location = format!("{prefix}:{}", self.location);
-        self
-    }
 }
 
 /// One compiled statement.
@@ -116,14 +92,6 @@ impl Policy {
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let root = json::parse(text).map_err(|e| PolicyError::at(e.pos, e.message))?;
         Policy::from_json(&root)
-    }
-
-    /// Reads and parses a policy file; errors name the file.
-    pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError { location: name.clone(), message: format!("cannot read: {e}") })?;
-        Policy::parse(&text).map_err(|e| e.within(&name))
     }
 
     /// The AWS default endpoint policy: allow every principal every action on every resource.

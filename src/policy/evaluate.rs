@@ -3,11 +3,11 @@
 //! Sources: IAM User Guide, "Policy evaluation logic", "Cross-account policy evaluation logic" and
 //! AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies".
 
-use std::borrow::Cow;
-
 use super::document::{Effect, Negatable, Policy, PrincipalEntry, PrincipalMatch, ResourceEntry, Statement};
-use super::matching::{arn_account, escaped_resource_match, ArnParts};
-use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
+use super::facts::assumed_role;
+pub use super::facts::{Facts, Found};
+use super::matching::escaped_resource_match;
+use super::request::{AuthzRequest, ANONYMOUS};
 
 /// The final answer; spelled once, in `spelling.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,107 +218,4 @@ fn principal_matches(principal: &PrincipalMatch, facts: &Facts<'_>) -> bool {
         }
     });
     any != principal.negated
-}
-
-/// `arn:P:sts::ACCT:assumed-role/ROLE/SESSION` -> (ACCT, ROLE).
-fn assumed_role(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_arn, _partition, service, _region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let (account, resource) = (parts.next()?, parts.next()?);
-    let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
-    (service == "sts" && !role.is_empty()).then_some((account, role))
-}
-
-/// The request as the condition and matching code sees it, with derived keys resolved lazily so that a
-/// policy that does not read them costs nothing.
-#[derive(Debug)]
-pub struct Facts<'a> {
-    pub(crate) request: &'a AuthzRequest,
-    principal_account: Option<&'a str>,
-    /// The request's resource, split into ARN segments once.
-    pub(crate) resource_parts: ArnParts<'a>,
-}
-
-/// Values of one context key: borrowed from the request, or derived from the principal.
-#[derive(Debug)]
-pub enum Found<'a> {
-    /// Given by the request.
-    Context(&'a ContextValue),
-    /// Derived (`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:ResourceAccount`).
-    Derived(Cow<'a, str>),
-}
-
-impl Found<'_> {
-    /// Each value (one for single-valued keys).
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        let (many, one): (&[String], Option<&str>) = match self {
-            Found::Context(ContextValue::Single(v)) => (&[], Some(v)),
-            Found::Context(ContextValue::Multi(vs)) => (vs, None),
-            Found::Derived(v) => (&[], Some(v)),
-        };
-        many.iter().map(String::as_str).chain(one)
-    }
-
-    /// An empty multivalued key counts as absent for `Null`.
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Found::Context(ContextValue::Multi(vs)) if vs.is_empty())
-    }
-}
-
-impl<'a> Facts<'a> {
-    /// Wraps a request.
-    pub fn new(request: &'a AuthzRequest) -> Facts<'a> {
-        let principal_account = match request.context.get("aws:principalaccount") {
-            Some(ContextValue::Single(v)) => Some(v.as_str()),
-            _ => arn_account(&request.principal),
-        };
-        Facts { request, principal_account, resource_parts: ArnParts::new(&request.resource) }
-    }
-
-    /// Looks up a lowercased key; the request's own values win over derived ones.
-    pub fn lookup(&self, key: &str) -> Option<Found<'a>> {
-        if let Some(v) = self.request.context.get(key) {
-            return Some(Found::Context(v));
-        }
-        let principal = self.request.principal.as_str();
-        let derived: Cow<'a, str> = match key {
-            "aws:principalaccount" => Cow::Borrowed(self.principal_account?),
-            "aws:principalarn" if principal != ANONYMOUS => principal_arn(principal),
-            "aws:resourceaccount" => Cow::Borrowed(self.resource_account()?),
-            _ => return None,
-        };
-        Some(Found::Derived(derived))
-    }
-
-    /// The one value of a single-valued key, for variable substitution; multivalued keys have none.
-    pub fn single(&self, key: &str) -> Option<Cow<'a, str>> {
-        match self.lookup(key)? {
-            Found::Context(ContextValue::Single(v)) => Some(Cow::Borrowed(v)),
-            Found::Context(ContextValue::Multi(_)) => None,
-            Found::Derived(v) => Some(v),
-        }
-    }
-
-    fn resource_account(&self) -> Option<&'a str> {
-        self.request.resource_account.as_deref().or_else(|| arn_account(&self.request.resource))
-    }
-
-    /// Same-account evaluation applies unless both accounts are known and differ.
-    fn same_account(&self) -> bool {
-        match (self.principal_account, self.resource_account()) {
-            (Some(p), Some(r)) => p == r,
-            _ => true,
-        }
-    }
-}
-
-/// `aws:PrincipalArn`: the role ARN for an assumed-role session, the caller's ARN otherwise.
-fn principal_arn(principal: &str) -> Cow<'_, str> {
-    match assumed_role(principal) {
-        Some((account, role)) => {
-            let partition = principal.split(':').nth(1).unwrap_or("aws");
-            Cow::Owned(format!("arn:{partition}:iam::{account}:role/{role}"))
-        }
-        None => Cow::Borrowed(principal),
-    }
 }

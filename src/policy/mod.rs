@@ -6,7 +6,9 @@
 pub mod actions;
 pub mod condition;
 pub mod document;
+pub mod error;
 pub mod evaluate;
+pub mod facts;
 pub mod json;
 pub mod matching;
 pub mod operators;
@@ -18,6 +20,7 @@ pub mod variables;
 #[cfg(test)]
 mod tests;
 
-pub use document::{Effect, Policy, PolicyError};
+pub use document::{Effect, Policy};
+pub use error::PolicyError;
 pub use evaluate::{decide, denial_message, Decision, Layer, Matched, Outcome, PolicyLayers};
 pub use request::{AuthzRequest, ContextValue, RequestContext, ANONYMOUS};

@@ -27,6 +27,7 @@ use vpce_proxy::audit::AuditLog;
 use vpce_proxy::authorize::{Authorize, Authorizer, AuthorizerSource, ConnFacts, Verdict};
 use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 use vpce_proxy::config::{Config, UpstreamRoute};
+use vpce_proxy::load::{load_policies, Fingerprints};
 use vpce_proxy::policy::{Decision, Effect, Layer, Matched, Outcome, RequestContext};
 use vpce_proxy::proxy::{self, ProxyState};
 use vpce_proxy::reload::LiveAuthorizer;
@@ -320,7 +321,8 @@ pub async fn proxy(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy
 /// [`LiveAuthorizer`] as `run` does.
 pub async fn proxy_live(upstream: &Upstream, edit: impl FnOnce(&mut Config)) -> Proxy {
     start(upstream, edit, |config| {
-        Arc::new(LiveAuthorizer::new(Authorizer::from_config(config).expect("test config loads")))
+        let policies = load_policies(config, &mut Fingerprints::default()).expect("test config loads");
+        Arc::new(LiveAuthorizer::new(Authorizer::new(config, policies)))
     })
     .await
 }

@@ -106,16 +106,14 @@ fn rejected_documents() {
     }
 }
 
-/// `Policy::from_file` names the file in front of the position; `allow_all` is AWS's default endpoint
-/// policy (AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies").
+/// An error `within` a file names the file in front of the position (reading files is `crate::load`'s
+/// job, tested there); `allow_all` is AWS's default endpoint policy (AWS PrivateLink Guide, "Control
+/// access to VPC endpoints using endpoint policies").
 #[test]
 fn files_and_the_default_policy() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bad.json");
-    std::fs::write(&path, "{\n  \"Statement\": {\"Effect\": \"Alow\", \"Action\": \"*\"}\n}").expect("write");
-    let err = Policy::from_file(&path).expect_err("bad policy");
-    assert_eq!(err.to_string(), format!("{}:2:27: Effect must be \"Allow\" or \"Deny\"", path.display()));
-    assert!(Policy::from_file(&dir.path().join("missing.json")).is_err());
+    let text = "{\n  \"Statement\": {\"Effect\": \"Alow\", \"Action\": \"*\"}\n}";
+    let err = Policy::parse(text).expect_err("bad policy").within("/etc/vpce/bad.json");
+    assert_eq!(err.to_string(), "/etc/vpce/bad.json:2:27: Effect must be \"Allow\" or \"Deny\"");
     assert!(endpoint_allows(&Policy::allow_all(), &request(ALICE, "ecr:DeleteRepository", REPO, "{}")));
     assert!(endpoint_allows(
         &Policy::allow_all(),
