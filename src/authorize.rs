@@ -279,7 +279,7 @@ mod tests {
     use crate::load::{load_policies, Fingerprints};
     use crate::policy::Layer;
 
-    /// design.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
+    /// ARCHITECTURE.md §1 seed scenario (a): only account 123456789123's repositories, only principals of
     /// o-21ej9awi6a, never DeleteRepository on base-image3 (AWS PrivateLink Guide, "Control access to VPC
     /// endpoints using endpoint policies"; Amazon ECR User Guide, "Interface VPC endpoints").
     const ORG_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[

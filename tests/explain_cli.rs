@@ -1,4 +1,4 @@
-//! `vpce-proxy explain` through the built binary (design.md §3): captured aws CLI, docker, skopeo and
+//! `vpce-proxy explain` through the built binary (ARCHITECTURE.md §3): captured aws CLI, docker, skopeo and
 //! presigned-S3 requests from `tests/requests/`, decided against the org-only endpoint policy of seed
 //! scenario (a).
 

@@ -39,7 +39,7 @@ fn lab() -> Lab {
 }
 
 /// What the authorizer in force decides for an unsigned `ecr:DeleteRepository` call; the endpoint policy
-/// alone decides it (endpoint-only mode, design.md §3).
+/// alone decides it (endpoint-only mode, ARCHITECTURE.md §3).
 fn delete_repository_outcome(lab: &Lab) -> Outcome {
     decide_delete(&lab.loaded.live.current())
 }

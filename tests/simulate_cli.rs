@@ -1,4 +1,4 @@
-//! `vpce-proxy simulate` through the built binary: the contract of design.md §3 (stdout JSON, exit 0 on a
+//! `vpce-proxy simulate` through the built binary: the contract of ARCHITECTURE.md §3 (stdout JSON, exit 0 on a
 //! decision, exit 2 and a message on stderr for invalid input).
 
 use std::io::Write;
@@ -44,7 +44,7 @@ fn org_case(action: &str, repo: &str, org: &str) -> String {
     )
 }
 
-/// Seed (a), design.md §1 / AWS PrivateLink Guide "Control access to VPC endpoints using endpoint policies".
+/// Seed (a), ARCHITECTURE.md §1 / AWS PrivateLink Guide "Control access to VPC endpoints using endpoint policies".
 #[test]
 fn org_member_is_allowed_with_the_matching_statement() {
     let out = json(&simulate_stdin(&org_case("ecr:PutImage", "app", "o-21ej9awi6a")));
@@ -75,7 +75,7 @@ fn deleting_base_image3_is_an_explicit_deny() {
     assert!(out["message"].as_str().unwrap().ends_with("with an explicit deny in a VPC endpoint policy"));
 }
 
-/// Seed (b), design.md §1 / IAM User Guide "Policy evaluation logic", read from a file.
+/// Seed (b), ARCHITECTURE.md §1 / IAM User Guide "Policy evaluation logic", read from a file.
 #[test]
 fn marketplace_developer_from_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,4 +1,4 @@
-//! Who is calling (design.md §5), in order: a SigV4 access key id, a registry Basic token, proxy
+//! Who is calling (ARCHITECTURE.md §5), in order: a SigV4 access key id, a registry Basic token, proxy
 //! credentials presented on CONNECT, the source network, else `anonymous`; and the `aws:Principal*`
 //! context keys that go with the caller.
 //!

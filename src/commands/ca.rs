@@ -61,7 +61,7 @@ pub fn export(config: Option<&Path>) -> ExitCode {
     }
 }
 
-/// How each client kind is told to trust the CA (design.md §3).
+/// How each client kind is told to trust the CA (ARCHITECTURE.md §3).
 pub fn trust_instructions(crt: &Path) -> String {
     let crt = crt.display();
     format!(

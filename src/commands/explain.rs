@@ -1,7 +1,7 @@
 //! `vpce-proxy explain`: what the endpoint would do with one HTTP request, without sending it.
 //!
 //! It goes through the same [`Authorizer`] as the proxy, so an operator can test a policy change against
-//! captured requests and see the classification, the caller and the decision (design.md §3).
+//! captured requests and see the classification, the caller and the decision (ARCHITECTURE.md §3).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! `vpce-proxy simulate --input CASE.json`: decide one request against policies given as JSON
-//! (design.md §3). Other tools drive the evaluator through this contract, so its shape is stable:
+//! (ARCHITECTURE.md §3). Other tools drive the evaluator through this contract, so its shape is stable:
 //! one JSON object on stdout and exit 0 on a decision; a message on stderr and exit 2 otherwise.
 
 use std::io::Read;
