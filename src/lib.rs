@@ -14,6 +14,7 @@
 //!
 //! `classify` and `policy` do no I/O, so every AWS rule is a table row in a unit test.
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod admin;
 pub mod audit;

@@ -15,13 +15,13 @@ use crate::classify::Service;
 
 /// Most (service, action, decision) series kept; the action set is fixed, but a bug upstream of the
 /// metrics must not turn into unbounded memory or a Prometheus cardinality explosion.
-pub const MAX_DECISION_SERIES: usize = 512;
+pub(crate) const MAX_DECISION_SERIES: usize = 512;
 /// Most distinct limit names kept, for the same reason.
-pub const MAX_LIMIT_SERIES: usize = 32;
+pub(crate) const MAX_LIMIT_SERIES: usize = 32;
 /// The label value that absorbs series beyond the caps.
-pub const OVERFLOW_LABEL: &str = "other";
+pub(crate) const OVERFLOW_LABEL: &str = "other";
 /// Prometheus' default histogram buckets (seconds): the shape dashboards expect for request latency.
-pub const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub(crate) const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// A counter map whose label sets are bounded; overflow goes to one `other` series per fallback key.
 ///
@@ -343,7 +343,7 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: &dyn Sam
 }
 
 /// Go-style float text as Prometheus writes it: `+Inf`, `-Inf`, `NaN`, otherwise shortest round-trip.
-pub fn format_float(value: f64) -> String {
+pub(crate) fn format_float(value: f64) -> String {
     if value.is_nan() {
         "NaN".into()
     } else if value.is_infinite() {
@@ -354,7 +354,7 @@ pub fn format_float(value: f64) -> String {
 }
 
 /// Label values escape backslash, double quote and line feed (exposition format 0.0.4).
-pub fn escape_label(value: &str) -> String {
+pub(crate) fn escape_label(value: &str) -> String {
     escape(value, true)
 }
 

@@ -5,8 +5,8 @@
 //! pays a few nanoseconds per request; reload state lives in [`health`]. [`serve_admin`] takes an
 //! already-bound listener, so tests bind `127.0.0.1:0`, and stops when its shutdown future completes.
 
-pub mod health;
-pub mod metrics;
+pub(crate) mod health;
+pub(crate) mod metrics;
 
 use std::convert::Infallible;
 use std::future::Future;

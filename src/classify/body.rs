@@ -9,7 +9,7 @@ use crate::policy::json::{self, Json};
 
 /// One top-level member value, reduced to what classification reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
+pub(crate) enum Field {
     /// A string.
     Str(String),
     /// An array whose items are all strings.
@@ -19,11 +19,11 @@ pub enum Field {
 }
 
 /// Top-level members in body order.
-pub type Fields = Vec<(String, Field)>;
+pub(crate) type Fields = Vec<(String, Field)>;
 
 /// Why a body cannot be read as an ECR API request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Not UTF-8.
     #[error("body is not UTF-8")]
     NotUtf8,
@@ -42,7 +42,7 @@ pub enum BodyError {
 }
 
 /// Parses a complete body strictly.
-pub fn parse_complete(bytes: &[u8]) -> Result<Fields, BodyError> {
+pub(crate) fn parse_complete(bytes: &[u8]) -> Result<Fields, BodyError> {
     let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
     let doc = json::parse(text).map_err(|e| BodyError::Json(e.to_string()))?;
     let Json::Object(members) = doc.value else { return Err(BodyError::NotObject) };
@@ -62,7 +62,7 @@ fn reduce(value: &Json) -> Field {
 
 /// Reads top-level members of a truncated body; a member whose value is cut off is recorded as
 /// [`Field::Other`] and ends the scan. Only string values are kept.
-pub fn scan_prefix(bytes: &[u8]) -> Result<Fields, BodyError> {
+pub(crate) fn scan_prefix(bytes: &[u8]) -> Result<Fields, BodyError> {
     let mut s = Scanner { b: bytes, i: 0 };
     let mut fields = Fields::new();
     s.ws();

@@ -14,7 +14,8 @@ use super::{repository_permission, single_header, BodyView, HostInfo, Permission
 /// ListPullTimeUpdateExclusions` and `UpdateImageStorageClass` (each mapped to the same-named action), and
 /// `ListImageReferrers` (mapped to `ecr:BatchGetImage`). Pull-through-cache side effects of BatchGetImage
 /// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
-pub const UNCONFIRMED: [&str; 9] = [
+#[cfg(test)]
+pub(crate) const UNCONFIRMED: [&str; 9] = [
     "PutSigningConfiguration",
     "GetSigningConfiguration",
     "DeleteSigningConfiguration",
@@ -27,11 +28,11 @@ pub const UNCONFIRMED: [&str; 9] = [
 ];
 
 /// The `X-Amz-Target` prefix of every ECR API operation.
-pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
 /// What an operation acts on, which decides the resource ARN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// One repository from `repositoryName` (+ optional `registryId`).
     Repository,
     /// Repositories from `repositoryNames`; absent means all (`*`), as for DescribeRepositories.
@@ -45,7 +46,7 @@ pub enum Scope {
 }
 
 /// All 58 operations of `AmazonEC2ContainerRegistry_V20150921`: operation, IAM action, scope.
-pub const OPERATIONS: [(&str, &str, Scope); 58] = {
+pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     use Scope::*;
     [
         ("BatchCheckLayerAvailability", "ecr:BatchCheckLayerAvailability", Repository),
@@ -124,7 +125,7 @@ const PREFIX_CLASSIFIABLE: [&str; 1] = ["UploadLayerPart"];
 const RESOURCE_KEYS: [&str; 4] = ["registryId", "repositoryName", "repositoryNames", "resourceArn"];
 
 /// The operation named by `X-Amz-Target`, as `(operation, action, scope)`.
-pub fn operation(head: &RequestHead<'_>) -> Result<(&'static str, &'static str, Scope), Refusal> {
+pub(crate) fn operation(head: &RequestHead<'_>) -> Result<(&'static str, &'static str, Scope), Refusal> {
     let target = single_header(head.headers, "x-amz-target")?
         .ok_or_else(|| Refusal("ECR API request without X-Amz-Target".into()))?;
     let op = target
@@ -138,7 +139,7 @@ pub fn operation(head: &RequestHead<'_>) -> Result<(&'static str, &'static str, 
 }
 
 /// Classifies an ECR API call; `caller_account` stands in for a missing `registryId`.
-pub fn classify(
+pub(crate) fn classify(
     host: &HostInfo,
     head: &RequestHead<'_>,
     body: Option<BodyView<'_>>,

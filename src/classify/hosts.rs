@@ -17,7 +17,7 @@ const SUFFIXES: [Suffix; 5] = [
 ];
 
 /// Classifies a `Host` header value (any case, optional trailing dot, optional `:443`).
-pub fn parse_host(raw: &str) -> Result<HostInfo, Refusal> {
+pub(crate) fn parse_host(raw: &str) -> Result<HostInfo, Refusal> {
     let name = normalize(raw).ok_or_else(|| not_endpoint(raw))?;
     let labels: Vec<&str> = name.split('.').collect();
     if labels.iter().any(|l| l.is_empty()) {
@@ -40,7 +40,7 @@ fn normalize(raw: &str) -> Option<String> {
 }
 
 /// The partition a region belongs to (`cn-*` aws-cn, `us-gov-*` aws-us-gov, `us-iso-*`, `us-isob-*`).
-pub fn partition_of(region: &str) -> &'static str {
+pub(crate) fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
@@ -56,7 +56,7 @@ pub fn partition_of(region: &str) -> &'static str {
 
 /// `xx-word-N` or `xx-word-word-N`: lowercase letter groups then a number. Checked without allocating:
 /// it runs several times per request (host parse on every request).
-pub fn is_region(s: &str) -> bool {
+pub(crate) fn is_region(s: &str) -> bool {
     let Some((rest, last)) = s.rsplit_once('-') else { return false };
     let mut groups = 1;
     let mut group_len = 0;
@@ -167,7 +167,7 @@ fn bucket_host(front: &[&str], region: &str) -> Option<HostInfo> {
 
 /// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, dots and hyphens, starting and
 /// ending with a letter or digit.
-pub fn is_bucket_name(name: &str) -> bool {
+pub(crate) fn is_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=63).contains(&b.len())
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
@@ -179,7 +179,7 @@ pub fn is_bucket_name(name: &str) -> bool {
 /// The service whose endpoint serves `host` (no port), or `None` for a host no ECR/S3 endpoint serves.
 /// Asked at CONNECT time and on the SNI listener, before any request: the same parser as classification,
 /// so a tunnel is opened for exactly the hosts whose requests can be classified.
-pub fn service_of(host: &str) -> Option<Service> {
+pub(crate) fn service_of(host: &str) -> Option<Service> {
     parse_host(host).ok().map(|info| info.service)
 }
 

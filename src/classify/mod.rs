@@ -6,15 +6,15 @@
 //! would execute. [`hosts`] says which endpoint a name belongs to; [`ecr_api`], [`registry`] and [`s3`]
 //! map a request on each; [`sigv4`] and [`principal`] say who signed it.
 
-pub mod body;
-pub mod ecr_api;
-pub mod hosts;
+pub(crate) mod body;
+pub(crate) mod ecr_api;
+pub(crate) mod hosts;
 mod model;
 mod parse;
-pub mod principal;
-pub mod registry;
-pub mod s3;
-pub mod sigv4;
+pub(crate) mod principal;
+pub(crate) mod registry;
+pub(crate) mod s3;
+pub(crate) mod sigv4;
 
 use crate::policy::RequestContext;
 

@@ -23,22 +23,23 @@ use crate::policy::{ContextValue, RequestContext, ANONYMOUS};
 /// How the caller was recognised, for explain output and the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// An access key id in a SigV4 signature.
     Sigv4,
     /// A registry Basic token, static or learned from GetAuthorizationToken.
     RegistryToken,
     /// `Proxy-Authorization` on CONNECT.
     ProxyCredentials,
-    /// The client's address.
-    SourceCidr,
+    /// The client's address (`source_cidrs`).
+    #[serde(rename = "source_cidr")]
+    Cidr,
     /// None of the above: `anonymous`.
     Anonymous,
 }
 
 /// The resolved caller: an index into the configured principals, or anonymous.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// Index into [`Principals::get`]; `None` for anonymous.
     pub index: Option<usize>,
     /// How it was recognised.
@@ -57,11 +58,11 @@ pub struct PrincipalError {
 
 /// A lookup of registry tokens learned at run time: the SHA-256 of a token ([`token_key`]) -> the index of
 /// the principal it names, if it is bound and unexpired.
-pub type LearnedTokens<'a> = &'a dyn Fn(&[u8; 32]) -> Option<usize>;
+pub(crate) type LearnedTokens<'a> = &'a dyn Fn(&[u8; 32]) -> Option<usize>;
 
 /// The configured principals with lookup tables, fixed by the config.
 #[derive(Debug)]
-pub struct Principals {
+pub(crate) struct Principals {
     list: Vec<PrincipalConfig>,
     by_key_id: HashMap<String, usize>,
     static_tokens: HashMap<[u8; 32], usize>,
@@ -99,13 +100,13 @@ fn principal_context(p: &PrincipalConfig) -> RequestContext {
 }
 
 /// Tokens are looked up by hash, so no map of tokens, static or learned, holds a usable credential.
-pub fn token_key(password: &str) -> [u8; 32] {
+pub(crate) fn token_key(password: &str) -> [u8; 32] {
     Sha256::digest(password.as_bytes()).into()
 }
 
 impl Principals {
     /// Indexes the principals; a key id, token or proxy user claimed twice is an error, not a guess.
-    pub fn new(list: &[PrincipalConfig]) -> Result<Principals, PrincipalError> {
+    pub(crate) fn new(list: &[PrincipalConfig]) -> Result<Principals, PrincipalError> {
         let mut by_key_id = HashMap::new();
         let mut static_tokens = HashMap::new();
         let mut proxy_users = HashMap::new();
@@ -138,24 +139,19 @@ impl Principals {
         Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, contexts })
     }
 
-    /// The configured principal at `index`.
-    pub fn get(&self, index: usize) -> &PrincipalConfig {
-        &self.list[index]
-    }
-
     /// The first principal with this ARN (to bind a token to the caller a verdict names).
-    pub fn index_of(&self, arn: &str) -> Option<usize> {
+    pub(crate) fn index_of(&self, arn: &str) -> Option<usize> {
         self.list.iter().position(|p| p.arn == arn)
     }
 
     /// The caller's ARN or `anonymous`.
-    pub fn arn(&self, caller: &Caller) -> &str {
+    pub(crate) fn arn(&self, caller: &Caller) -> &str {
         caller.index.map_or(ANONYMOUS, |i| self.list[i].arn.as_str())
     }
 
     /// Resolves the caller of one request; a SigV4 signature that fails verification is refused. A
     /// registry token no principal is configured with is looked up in `learned`.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         head: &RequestHead<'_>,
         body: Option<BodyView<'_>>,
@@ -177,7 +173,7 @@ impl Principals {
         if let Some(ip) = client {
             let hit = self.list.iter().position(|p| p.source_cidrs.iter().any(|net| net.contains(&ip)));
             if let Some(i) = hit {
-                return Ok(Caller { index: Some(i), source: Source::SourceCidr });
+                return Ok(Caller { index: Some(i), source: Source::Cidr });
             }
         }
         Ok(Caller { index: None, source: Source::Anonymous })
@@ -217,7 +213,7 @@ impl Principals {
     }
 
     /// Sets the `aws:Principal*`, `aws:username` and `aws:userid` keys for the caller.
-    pub fn context(&self, caller: &Caller, ctx: &mut RequestContext) {
+    pub(crate) fn context(&self, caller: &Caller, ctx: &mut RequestContext) {
         let Some(index) = caller.index else {
             ctx.set("aws:PrincipalType", "Anonymous");
             ctx.set("aws:userid", ANONYMOUS);
@@ -227,7 +223,7 @@ impl Principals {
     }
 
     /// The account a caller acts in: the configured account, else the one in its ARN.
-    pub fn account(&self, caller: &Caller) -> Option<String> {
+    pub(crate) fn account(&self, caller: &Caller) -> Option<String> {
         let p = &self.list[caller.index?];
         p.account.clone().or_else(|| ArnFacts::of(&p.arn).account)
     }
@@ -235,13 +231,13 @@ impl Principals {
 
 /// `base64(USER:PASSWORD)` -> PASSWORD, as in `Authorization: Basic` and GetAuthorizationToken's
 /// `authorizationToken`.
-pub fn basic_password(encoded: &str) -> Option<String> {
+pub(crate) fn basic_password(encoded: &str) -> Option<String> {
     basic_token(encoded).map(|(_, password)| password).filter(|p| !p.is_empty())
 }
 
 /// What an IAM/STS ARN says: the `aws:PrincipalArn` (a session's role), account, type and user name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArnFacts {
+pub(crate) struct ArnFacts {
     /// `aws:PrincipalArn`: for `assumed-role/ROLE/SESSION`, the role `arn:P:iam::A:role/ROLE`.
     pub principal_arn: String,
     /// The account field.
@@ -254,7 +250,7 @@ pub struct ArnFacts {
 
 impl ArnFacts {
     /// Reads an ARN as configured for a principal.
-    pub fn of(arn: &str) -> ArnFacts {
+    pub(crate) fn of(arn: &str) -> ArnFacts {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let (partition, account, resource) = match parts.as_slice() {
             ["arn", p, _, _, a, r] => (*p, (!a.is_empty()).then(|| a.to_string()), *r),

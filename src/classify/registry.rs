@@ -8,7 +8,7 @@
 use super::{query_pairs, repository_permission, HostInfo, Permission, Refusal};
 
 /// The permissions one registry request needs: the main one (`None` for the `GET /v2/` ping) and others.
-pub type RegistryPermissions = (Option<Permission>, Vec<Permission>);
+pub(crate) type RegistryPermissions = (Option<Permission>, Vec<Permission>);
 
 /// What the right end of a `/v2/` path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ enum Route {
 }
 
 /// Classifies a registry request on an `ACCT.dkr.ecr...` host.
-pub fn classify(
+pub(crate) fn classify(
     host: &HostInfo,
     method: &str,
     path_and_query: &str,
@@ -188,7 +188,7 @@ fn additional_for(
 
 /// ECR's repository name grammar, `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`,
 /// 2 to 256 characters (Amazon ECR API Reference, CreateRepository).
-pub fn is_repository_name(name: &str) -> bool {
+pub(crate) fn is_repository_name(name: &str) -> bool {
     (2..=256).contains(&name.len()) && name.split('/').all(is_name_component)
 }
 

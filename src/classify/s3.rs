@@ -50,7 +50,7 @@ const PLAIN: [&str; 22] = [
 ];
 
 /// Classifies an S3 request; list operations add `s3:prefix`, `s3:delimiter`, `s3:max-keys` to `context`.
-pub fn classify(
+pub(crate) fn classify(
     host: &HostInfo,
     head: &RequestHead<'_>,
     context: &mut RequestContext,

@@ -14,14 +14,14 @@ use subtle::ConstantTimeEq;
 use super::{query_pairs, single_header, BodyView, Refusal, RequestHead};
 
 /// The only algorithm AWS accepts for SigV4.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The SHA-256 of an empty payload, hex-encoded.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// What a SigV4 signature claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigV4 {
+pub(crate) struct SigV4 {
     /// The access key id that names the caller.
     pub access_key_id: String,
     /// `YYYYMMDD` from the credential scope.
@@ -42,7 +42,7 @@ pub struct SigV4 {
 
 /// Finds a SigV4 signature in the `Authorization` header or the presigned query; `None` when unsigned or
 /// signed another way. Both at once is refused, as AWS does.
-pub fn parse(head: &RequestHead<'_>) -> Result<Option<SigV4>, Refusal> {
+pub(crate) fn parse(head: &RequestHead<'_>) -> Result<Option<SigV4>, Refusal> {
     let header = match single_header(head.headers, "authorization")? {
         Some(v) if v.starts_with(ALGORITHM) => Some(parse_header(v, head)?),
         _ => None,
@@ -134,7 +134,7 @@ fn build(
 }
 
 /// Recomputes the signature with `secret` and compares in constant time.
-pub fn verify(
+pub(crate) fn verify(
     sig: &SigV4,
     head: &RequestHead<'_>,
     body: Option<BodyView<'_>>,
@@ -161,7 +161,7 @@ pub fn verify(
 }
 
 /// An access key id for messages and logs: only its last four characters, as the AWS console shows keys.
-pub fn masked(key_id: &str) -> String {
+pub(crate) fn masked(key_id: &str) -> String {
     let tail: String = key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     format!("****{tail}")
 }
@@ -174,7 +174,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
@@ -182,7 +182,7 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
 }
 
 /// The canonical request: method, URI, query, headers, signed header list, payload hash.
-pub fn canonical_request(
+pub(crate) fn canonical_request(
     sig: &SigV4,
     head: &RequestHead<'_>,
     body: Option<BodyView<'_>>,
@@ -260,7 +260,7 @@ fn payload_hash(sig: &SigV4, head: &RequestHead<'_>, body: Option<BodyView<'_>>)
 }
 
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (uppercase); `/` only when asked.
-pub fn uri_encode(s: &str, encode_slash: bool) -> String {
+pub(crate) fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash)

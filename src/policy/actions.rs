@@ -7,7 +7,7 @@
 //! time, so a name missing here is only an error when it is one or two edits away from a known one.
 
 /// Every action of the `ecr` service prefix (Service Authorization Reference, Amazon ECR).
-pub const ECR_ACTIONS: &[&str] = &[
+pub(crate) const ECR_ACTIONS: &[&str] = &[
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -67,7 +67,7 @@ pub const ECR_ACTIONS: &[&str] = &[
 ];
 
 /// The actions of the `s3` service prefix (Service Authorization Reference, Amazon S3).
-pub const S3_ACTIONS: &[&str] = &[
+pub(crate) const S3_ACTIONS: &[&str] = &[
     "AbortMultipartUpload",
     "AssociateAccessGrantsIdentityCenter",
     "BypassGovernanceRetention",
@@ -233,7 +233,7 @@ pub const S3_ACTIONS: &[&str] = &[
 
 /// ECR actions that have no resource type in the Service Authorization Reference: IAM authorizes them on
 /// resource `*`, so a statement naming only repository ARNs never grants them (docker login fails).
-pub const ECR_REGISTRY_ACTIONS: &[&str] = &[
+pub(crate) const ECR_REGISTRY_ACTIONS: &[&str] = &[
     "DeleteRegistryPolicy",
     "DescribeRegistry",
     "GetAuthorizationToken",
@@ -246,7 +246,7 @@ pub const ECR_REGISTRY_ACTIONS: &[&str] = &[
 
 /// Global condition keys (IAM User Guide, "AWS global condition context keys"). A misspelt key is absent
 /// from every request, which turns `StringEquals` into never and `StringNotEquals` into always.
-pub const GLOBAL_CONDITION_KEYS: &[&str] = &[
+pub(crate) const GLOBAL_CONDITION_KEYS: &[&str] = &[
     "aws:CalledVia",
     "aws:CalledViaFirst",
     "aws:CalledViaLast",
@@ -291,11 +291,12 @@ pub const GLOBAL_CONDITION_KEYS: &[&str] = &[
 ];
 
 /// Global condition keys that take a tag key after the slash.
-pub const GLOBAL_TAG_KEY_PREFIXES: &[&str] = &["aws:PrincipalTag/", "aws:RequestTag/", "aws:ResourceTag/"];
+pub(crate) const GLOBAL_TAG_KEY_PREFIXES: &[&str] =
+    &["aws:PrincipalTag/", "aws:RequestTag/", "aws:ResourceTag/"];
 
 /// What the known lists say about an `aws:` condition key (keys are case-insensitive in IAM); other
 /// prefixes are service keys this tool has no list for.
-pub fn lookup_condition_key(key: &str) -> Lookup {
+pub(crate) fn lookup_condition_key(key: &str) -> Lookup {
     let is_global = key.len() >= 4 && key.is_char_boundary(4) && key[..4].eq_ignore_ascii_case("aws:");
     if !is_global {
         return Lookup::OtherService;
@@ -320,7 +321,7 @@ pub fn lookup_condition_key(key: &str) -> Lookup {
 
 /// What the known-action lists say about one `service:name` pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// The service is not one this tool has a list for: nothing can be said.
     OtherService,
     /// A known action, or a wildcard pattern matching at least one.
@@ -332,7 +333,7 @@ pub enum Lookup {
 }
 
 /// Looks an action pattern up; service prefixes and action names are case-insensitive in IAM.
-pub fn lookup(service: &str, name: &str) -> Lookup {
+pub(crate) fn lookup(service: &str, name: &str) -> Lookup {
     let (prefix, known) = if service.eq_ignore_ascii_case("ecr") {
         ("ecr", ECR_ACTIONS)
     } else if service.eq_ignore_ascii_case("s3") {
@@ -356,7 +357,11 @@ pub fn lookup(service: &str, name: &str) -> Lookup {
 
 /// The candidate with the smallest case-insensitive edit distance to `word`, if within `limit` edits;
 /// the first of equals wins so suggestions are stable.
-pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>, limit: usize) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    limit: usize,
+) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     candidates
         .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
@@ -366,7 +371,7 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>, limit:
 }
 
 /// Levenshtein distance over characters.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

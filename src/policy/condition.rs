@@ -24,7 +24,7 @@ use super::variables::{self, Template};
 
 /// Every test of one statement's `Condition` element; all must hold.
 #[derive(Debug, Clone, Default)]
-pub struct Condition {
+pub(crate) struct Condition {
     entries: Vec<Entry>,
 }
 
@@ -74,7 +74,7 @@ enum Cmp {
 
 impl Condition {
     /// Compiles a `Condition` element: `{operator: {key: value-or-values}}`.
-    pub fn compile(node: &Spanned, variables_enabled: bool) -> Result<Condition, PolicyError> {
+    pub(crate) fn compile(node: &Spanned, variables_enabled: bool) -> Result<Condition, PolicyError> {
         let Json::Object(operators) = &node.value else {
             return Err(PolicyError::at(
                 node.pos,
@@ -100,7 +100,7 @@ impl Condition {
     }
 
     /// Whether every entry holds for the request.
-    pub fn holds(&self, facts: &Facts<'_>) -> bool {
+    pub(crate) fn holds(&self, facts: &Facts<'_>) -> bool {
         self.entries.iter().all(|entry| entry.holds(facts))
     }
 }
@@ -216,7 +216,7 @@ fn parse_number(text: &str) -> Option<f64> {
 }
 
 /// ISO 8601 (with or without time and offset; UTC when no offset) or epoch seconds, as nanoseconds.
-pub fn parse_date(text: &str) -> Option<i128> {
+pub(crate) fn parse_date(text: &str) -> Option<i128> {
     use time::format_description::well_known::{Iso8601, Rfc3339};
     let text = text.trim();
     if let Ok(secs) = text.parse::<i64>() {

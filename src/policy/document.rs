@@ -6,7 +6,7 @@
 //! `"Conditon"` would widen access.
 
 use super::condition::Condition;
-pub use super::error::PolicyError;
+pub(crate) use super::error::PolicyError;
 use super::json::{self, Json, Pos, Spanned};
 use super::matching::{Glob, ResourcePattern};
 use super::variables::{self, Template};
@@ -142,13 +142,13 @@ impl Policy {
 }
 
 /// The principal types a `Principal` object may name.
-pub const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
+pub(crate) const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
 
 /// The elements a policy document may have; anything else is an error, as IAM rejects it.
-pub const POLICY_KEYS: [&str; 3] = ["Version", "Id", "Statement"];
+pub(crate) const POLICY_KEYS: [&str; 3] = ["Version", "Id", "Statement"];
 
 /// The elements a statement may have ("IAM JSON policy element reference").
-pub const STATEMENT_KEYS: [&str; 9] = [
+pub(crate) const STATEMENT_KEYS: [&str; 9] = [
     "Sid",
     "Effect",
     "Principal",

@@ -5,7 +5,7 @@
 
 use super::document::{Effect, Negatable, Policy, PrincipalEntry, PrincipalMatch, ResourceEntry, Statement};
 use super::facts::assumed_role;
-pub use super::facts::{Facts, Found};
+pub(crate) use super::facts::Facts;
 use super::matching::escaped_resource_match;
 use super::request::{AuthzRequest, ANONYMOUS};
 

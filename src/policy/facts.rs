@@ -21,7 +21,7 @@ pub(crate) fn assumed_role(arn: &str) -> Option<(&str, &str)> {
 /// The request as the condition and matching code sees it, with derived keys resolved lazily so that a
 /// policy that does not read them costs nothing.
 #[derive(Debug)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub(crate) request: &'a AuthzRequest,
     pub(crate) principal_account: Option<&'a str>,
     /// The request's resource, split into ARN segments once.
@@ -30,7 +30,7 @@ pub struct Facts<'a> {
 
 /// Values of one context key: borrowed from the request, or derived from the principal.
 #[derive(Debug)]
-pub enum Found<'a> {
+pub(crate) enum Found<'a> {
     /// Given by the request.
     Context(&'a ContextValue),
     /// Derived (`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:ResourceAccount`).
@@ -39,7 +39,7 @@ pub enum Found<'a> {
 
 impl Found<'_> {
     /// Each value (one for single-valued keys).
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         let (many, one): (&[String], Option<&str>) = match self {
             Found::Context(ContextValue::Single(v)) => (&[], Some(v)),
             Found::Context(ContextValue::Multi(vs)) => (vs, None),
@@ -49,14 +49,14 @@ impl Found<'_> {
     }
 
     /// An empty multivalued key counts as absent for `Null`.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Found::Context(ContextValue::Multi(vs)) if vs.is_empty())
     }
 }
 
 impl<'a> Facts<'a> {
     /// Wraps a request.
-    pub fn new(request: &'a AuthzRequest) -> Facts<'a> {
+    pub(crate) fn new(request: &'a AuthzRequest) -> Facts<'a> {
         let principal_account = match request.context.get("aws:principalaccount") {
             Some(ContextValue::Single(v)) => Some(v.as_str()),
             _ => arn_account(&request.principal),
@@ -65,7 +65,7 @@ impl<'a> Facts<'a> {
     }
 
     /// Looks up a lowercased key; the request's own values win over derived ones.
-    pub fn lookup(&self, key: &str) -> Option<Found<'a>> {
+    pub(crate) fn lookup(&self, key: &str) -> Option<Found<'a>> {
         if let Some(v) = self.request.context.get(key) {
             return Some(Found::Context(v));
         }
@@ -80,7 +80,7 @@ impl<'a> Facts<'a> {
     }
 
     /// The one value of a single-valued key, for variable substitution; multivalued keys have none.
-    pub fn single(&self, key: &str) -> Option<Cow<'a, str>> {
+    pub(crate) fn single(&self, key: &str) -> Option<Cow<'a, str>> {
         match self.lookup(key)? {
             Found::Context(ContextValue::Single(v)) => Some(Cow::Borrowed(v)),
             Found::Context(ContextValue::Multi(_)) => None,

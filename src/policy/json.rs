@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// Deepest nesting accepted; IAM policies are a few levels deep, so anything deeper is hostile input.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// A position in the source text, both 1-based, column counted in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,7 +111,7 @@ impl Spanned {
 /// Why the text is not acceptable JSON, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{pos}: {message}")]
-pub struct JsonError {
+pub(crate) struct JsonError {
     /// Where the problem was found.
     pub pos: Pos,
     /// What was wrong, in words.
@@ -119,7 +119,7 @@ pub struct JsonError {
 }
 
 /// Parses one JSON document, rejecting duplicate object keys, trailing data and nesting deeper than [`MAX_DEPTH`].
-pub fn parse(text: &str) -> Result<Spanned, JsonError> {
+pub(crate) fn parse(text: &str) -> Result<Spanned, JsonError> {
     let mut reader = Reader { chars: text.char_indices().peekable(), line: 1, col: 1, text };
     reader.skip_ws();
     let value = reader.value(0)?;

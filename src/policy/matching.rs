@@ -20,14 +20,14 @@ enum GlobKind {
 /// A compiled `*`/`?` pattern. Policies are read once and matched millions of times, so the shape of
 /// the pattern is classified up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
+pub(crate) struct Glob {
     text: Box<str>,
     kind: GlobKind,
 }
 
 impl Glob {
     /// Compiles a pattern in which `*` and `?` are wildcards.
-    pub fn new(pattern: &str) -> Glob {
+    pub(crate) fn new(pattern: &str) -> Glob {
         let wildcards = pattern.bytes().filter(|b| matches!(b, b'*' | b'?')).count();
         let kind = if pattern == "*" {
             GlobKind::Any
@@ -46,17 +46,18 @@ impl Glob {
     }
 
     /// Whether the pattern is a lone `*`.
-    pub fn is_any(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_any(&self) -> bool {
         self.kind == GlobKind::Any
     }
 
     /// Case-sensitive match.
-    pub fn matches(&self, text: &str) -> bool {
+    pub(crate) fn matches(&self, text: &str) -> bool {
         self.matches_with(text, false)
     }
 
     /// ASCII case-insensitive match (IAM action names are ASCII).
-    pub fn matches_ignore_case(&self, text: &str) -> bool {
+    pub(crate) fn matches_ignore_case(&self, text: &str) -> bool {
         self.matches_with(text, true)
     }
 
@@ -93,7 +94,7 @@ fn char_len(first: u8) -> usize {
 /// Matches `text` against a `*`/`?` pattern with one backtracking point (linear for IAM-sized input).
 /// With `escapes`, `\x` in the pattern is a literal `x`: variables substitute text that must never act as
 /// a wildcard (`${*}` is a literal star).
-pub fn glob_match(pat: &[u8], text: &[u8], ci: bool, escapes: bool) -> bool {
+pub(crate) fn glob_match(pat: &[u8], text: &[u8], ci: bool, escapes: bool) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -139,27 +140,22 @@ pub fn glob_match(pat: &[u8], text: &[u8], ci: bool, escapes: bool) -> bool {
 /// An ARN pattern split into its six segments (`arn:partition:service:region:account:resource`); a
 /// wildcard never crosses a segment boundary except in the last one, which keeps its `/` and `:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArnPattern {
+pub(crate) struct ArnPattern {
     segments: Vec<Glob>,
 }
 
 impl ArnPattern {
     /// Compiles a pattern; `None` if it does not start with `arn:` (then it is matched whole).
-    pub fn new(pattern: &str) -> Option<ArnPattern> {
+    pub(crate) fn new(pattern: &str) -> Option<ArnPattern> {
         if !pattern.starts_with("arn:") {
             return None;
         }
         Some(ArnPattern { segments: pattern.splitn(6, ':').map(Glob::new).collect() })
     }
 
-    /// Matches an ARN: segment by segment, the last pattern segment taking the rest of the ARN.
-    pub fn matches(&self, arn: &str) -> bool {
-        self.matches_parts(&ArnParts::new(arn))
-    }
-
     /// Matches an ARN split once per request. The resource segment is compared first: it is where
     /// patterns of one policy usually differ, so most non-matching statements stop after one comparison.
-    pub fn matches_parts(&self, arn: &ArnParts<'_>) -> bool {
+    pub(crate) fn matches_parts(&self, arn: &ArnParts<'_>) -> bool {
         let last = self.segments.len() - 1;
         let Some(rest) = arn.rest_from(last) else { return false };
         self.segments[last].matches(rest)
@@ -173,7 +169,7 @@ impl ArnPattern {
 /// An ARN (or any string) with the positions of its first five `:` found once, so that every statement of
 /// a policy can compare segments without splitting the request's ARN again.
 #[derive(Debug, Clone, Copy)]
-pub struct ArnParts<'a> {
+pub(crate) struct ArnParts<'a> {
     text: &'a str,
     colons: [usize; 5],
     count: usize,
@@ -181,7 +177,7 @@ pub struct ArnParts<'a> {
 
 impl<'a> ArnParts<'a> {
     /// Finds the segment boundaries.
-    pub fn new(text: &'a str) -> ArnParts<'a> {
+    pub(crate) fn new(text: &'a str) -> ArnParts<'a> {
         let mut colons = [0usize; 5];
         let mut count = 0;
         for (i, b) in text.bytes().enumerate() {
@@ -197,7 +193,7 @@ impl<'a> ArnParts<'a> {
     }
 
     /// The whole text.
-    pub fn text(&self) -> &'a str {
+    pub(crate) fn text(&self) -> &'a str {
         self.text
     }
 
@@ -222,7 +218,7 @@ impl<'a> ArnParts<'a> {
 
 /// A compiled `Resource` entry (or ARN condition value).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResourcePattern {
+pub(crate) enum ResourcePattern {
     /// `*`.
     Any,
     /// An ARN, matched per segment.
@@ -233,7 +229,7 @@ pub enum ResourcePattern {
 
 impl ResourcePattern {
     /// Compiles one resource pattern.
-    pub fn new(pattern: &str) -> ResourcePattern {
+    pub(crate) fn new(pattern: &str) -> ResourcePattern {
         if pattern == "*" {
             ResourcePattern::Any
         } else if let Some(arn) = ArnPattern::new(pattern) {
@@ -244,12 +240,12 @@ impl ResourcePattern {
     }
 
     /// Whether `resource` (an ARN, or `*` for registry-level operations) matches.
-    pub fn matches(&self, resource: &str) -> bool {
+    pub(crate) fn matches(&self, resource: &str) -> bool {
         self.matches_parts(&ArnParts::new(resource))
     }
 
     /// [`ResourcePattern::matches`] on a request ARN split once.
-    pub fn matches_parts(&self, resource: &ArnParts<'_>) -> bool {
+    pub(crate) fn matches_parts(&self, resource: &ArnParts<'_>) -> bool {
         match self {
             ResourcePattern::Any => true,
             ResourcePattern::Arn(arn) => arn.matches_parts(resource),
@@ -260,7 +256,7 @@ impl ResourcePattern {
 
 /// Matches a pattern produced by variable substitution (`\\`-escaped literals) against an ARN or string,
 /// per ARN segment like [`ArnPattern`]. Used only on the variable path.
-pub fn escaped_resource_match(pattern: &str, resource: &str) -> bool {
+pub(crate) fn escaped_resource_match(pattern: &str, resource: &str) -> bool {
     if pattern == "*" {
         return true;
     }
@@ -295,7 +291,7 @@ fn split_unescaped(pattern: &str) -> Vec<&str> {
 }
 
 /// The account id of an ARN (its fifth segment), if it has one.
-pub fn arn_account(arn: &str) -> Option<&str> {
+pub(crate) fn arn_account(arn: &str) -> Option<&str> {
     if !arn.starts_with("arn:") {
         return None;
     }

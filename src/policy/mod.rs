@@ -3,19 +3,19 @@
 //! Pure and socket-free: everything here is a function of policy text and an [`AuthzRequest`], so every
 //! AWS rule can be tested as one table row without a network.
 
-pub mod actions;
-pub mod condition;
-pub mod document;
-pub mod error;
-pub mod evaluate;
-pub mod facts;
-pub mod json;
-pub mod matching;
-pub mod operators;
-pub mod request;
+pub(crate) mod actions;
+pub(crate) mod condition;
+pub(crate) mod document;
+pub(crate) mod error;
+pub(crate) mod evaluate;
+pub(crate) mod facts;
+pub(crate) mod json;
+pub(crate) mod matching;
+pub(crate) mod operators;
+pub(crate) mod request;
 mod spelling;
-pub mod validate;
-pub mod variables;
+pub(crate) mod validate;
+pub(crate) mod variables;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 
 /// The operator families of the IAM condition language, without set qualifier or `IfExists`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BaseOperator {
+pub(crate) enum BaseOperator {
     /// `StringEquals`: exact, case-sensitive.
     StringEquals,
     /// `StringNotEquals`: negated `StringEquals`.
@@ -65,7 +65,7 @@ pub enum BaseOperator {
 }
 
 /// Every base operator with its policy spelling.
-pub const BASE_OPERATORS: [(&str, BaseOperator); 27] = [
+pub(crate) const BASE_OPERATORS: [(&str, BaseOperator); 27] = [
     ("StringEquals", BaseOperator::StringEquals),
     ("StringNotEquals", BaseOperator::StringNotEquals),
     ("StringEqualsIgnoreCase", BaseOperator::StringEqualsIgnoreCase),
@@ -98,7 +98,7 @@ pub const BASE_OPERATORS: [(&str, BaseOperator); 27] = [
 impl BaseOperator {
     /// Negated operators (`StringNotEquals`, `NotIpAddress`, ...) match when no value matches, and with
     /// `ForAnyValue:`/`ForAllValues:` AWS applies the negation per value.
-    pub fn is_negated(self) -> bool {
+    pub(crate) fn is_negated(self) -> bool {
         use BaseOperator::*;
         matches!(
             self,
@@ -114,14 +114,15 @@ impl BaseOperator {
     }
 
     /// The policy spelling, for messages.
-    pub fn name(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn name(self) -> &'static str {
         BASE_OPERATORS.iter().find(|(_, op)| *op == self).map_or("?", |(name, _)| name)
     }
 }
 
 /// The set qualifier that makes an operator compare multivalued keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SetQualifier {
+pub(crate) enum SetQualifier {
     /// `ForAllValues:`: every request value must match some policy value (true when the key is absent).
     ForAllValues,
     /// `ForAnyValue:`: at least one request value must match (false when the key is absent).
@@ -130,7 +131,7 @@ pub enum SetQualifier {
 
 /// A condition operator as written in a policy, split into its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ParsedOperator {
+pub(crate) struct ParsedOperator {
     /// The optional `ForAllValues:`/`ForAnyValue:` prefix.
     pub set: Option<SetQualifier>,
     /// The base operator.
@@ -141,7 +142,7 @@ pub struct ParsedOperator {
 
 /// Why an operator name is not one IAM knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// No operator of that name exists.
     #[error("unknown condition operator `{0}`")]
     Unknown(String),
@@ -152,7 +153,7 @@ pub enum OperatorError {
 
 /// Splits an operator name. Operator names are matched exactly as AWS spells them; the set qualifier
 /// prefix is matched case-insensitively, as IAM accepts `forallvalues:`.
-pub fn parse_operator(name: &str) -> Result<ParsedOperator, OperatorError> {
+pub(crate) fn parse_operator(name: &str) -> Result<ParsedOperator, OperatorError> {
     let (set, rest) = split_qualifier(name);
     let (base_name, if_exists) = match rest.strip_suffix("IfExists") {
         Some(base) => (base, true),

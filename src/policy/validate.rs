@@ -15,10 +15,10 @@ use super::operators::{parse_operator, OperatorError, BASE_OPERATORS};
 
 /// VPC endpoint policy size limit (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
 /// policies"): 20,480 characters, white space included, so every character of the file is counted.
-pub const ENDPOINT_POLICY_MAX_CHARS: usize = 20_480;
+pub(crate) const ENDPOINT_POLICY_MAX_CHARS: usize = 20_480;
 /// Managed policy size limit (IAM User Guide, "IAM and AWS STS quotas"): 6,144 characters, white space
 /// not counted. Inline role policies may be larger, so exceeding it is a warning only.
-pub const MANAGED_POLICY_MAX_CHARS: usize = 6_144;
+pub(crate) const MANAGED_POLICY_MAX_CHARS: usize = 6_144;
 
 const CURRENT_VERSION: &str = "2012-10-17";
 const OLD_VERSION: &str = "2008-10-17";
@@ -30,7 +30,8 @@ const PARTITIONS: &[&str] =
 const MARKETPLACE_HINT: &str = "(the AWS Marketplace blog's policy has \"\" where \"*\" was meant)";
 
 /// Every finding code `validate` can emit, for documentation and the CLI tests.
-pub const CODES: &[&str] = &[
+#[cfg(test)]
+pub(crate) const CODES: &[&str] = &[
     "json-syntax",
     "duplicate-key",
     "not-an-object",
@@ -110,7 +111,7 @@ pub struct Finding {
 }
 
 /// Lints one policy text; findings sorted by position (stable for equal positions).
-pub fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
+pub(crate) fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
     let doc = match json::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
@@ -130,7 +131,7 @@ pub fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
 /// endpoint policy, or a resource policy when no statement has Resource/NotResource (ECR repository
 /// policies omit it); one without Principal is an endpoint policy when the file name contains
 /// `endpoint` or `vpce` (so a forgotten Principal is reported), otherwise an identity policy.
-pub fn detect_kind(path: &Path, text: &str) -> PolicyKind {
+pub(crate) fn detect_kind(path: &Path, text: &str) -> PolicyKind {
     let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let named_endpoint = name.contains("endpoint") || name.contains("vpce");
     let Ok(doc) = json::parse(text) else {

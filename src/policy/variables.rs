@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 /// One part of a value that contains variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
+pub(crate) enum Piece {
     /// Policy text; its `*` and `?` stay wildcards where the operator has wildcards.
     Text(Box<str>),
     /// `${*}`, `${?}` or `${$}`: a character that must be matched literally.
@@ -25,13 +25,13 @@ pub enum Piece {
 
 /// A value with at least one `${...}`, kept in pieces until a request supplies the values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     pieces: Vec<Piece>,
 }
 
 /// Splits `text` into pieces when it contains a variable; `None` when it is plain text (the common,
 /// allocation-free case) or when variables are not enabled by the policy Version.
-pub fn compile(text: &str, variables_enabled: bool) -> Option<Template> {
+pub(crate) fn compile(text: &str, variables_enabled: bool) -> Option<Template> {
     if !variables_enabled || !text.contains("${") {
         return None;
     }
@@ -73,7 +73,7 @@ impl Template {
     /// Substitutes the request's values. With `escape`, the result is a pattern for
     /// [`crate::policy::matching::glob_match`] in escape mode: substituted text and `${*}`-style literals
     /// are `\`-escaped so they never act as wildcards. `None` when a variable has no value.
-    pub fn resolve<'a, F>(&self, lookup: F, escape: bool) -> Option<String>
+    pub(crate) fn resolve<'a, F>(&self, lookup: F, escape: bool) -> Option<String>
     where
         F: Fn(&str) -> Option<Cow<'a, str>>,
     {

@@ -14,8 +14,8 @@
 
 mod connect;
 mod exchange;
-pub mod listen;
-pub mod state;
+pub(crate) mod listen;
+pub(crate) mod state;
 mod tls;
 mod upstream;
 

@@ -5,7 +5,7 @@ use crate::config::UpstreamRoute;
 
 /// The routes in config order; the first match wins.
 #[derive(Debug, Clone, Default)]
-pub struct Routes {
+pub(crate) struct Routes {
     routes: Vec<(Pattern, String)>,
 }
 
@@ -18,7 +18,7 @@ enum Pattern {
 
 impl Routes {
     /// Builds the table; host patterns are case-insensitive.
-    pub fn new(routes: &[UpstreamRoute]) -> Routes {
+    pub(crate) fn new(routes: &[UpstreamRoute]) -> Routes {
         let routes = routes
             .iter()
             .map(|r| {
@@ -34,7 +34,7 @@ impl Routes {
     }
 
     /// The address to dial for `host:port`: a route's address, or the host itself.
-    pub fn address(&self, host: &str, port: u16) -> String {
+    pub(crate) fn address(&self, host: &str, port: u16) -> String {
         let lower = host.to_ascii_lowercase();
         let routed = self.routes.iter().find(|(pattern, _)| match pattern {
             Pattern::Exact(h) => *h == lower,
