@@ -4,6 +4,7 @@
 
 mod proxy_support;
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -68,7 +69,8 @@ async fn proxy_authentication_when_required() {
 #[tokio::test]
 async fn max_connections_refuses_excess_and_keeps_serving() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let proxy = proxy(&upstream, |config| config.limits.max_connections = 2).await;
+    let proxy =
+        proxy(&upstream, |config| config.limits.max_connections = NonZeroUsize::new(2).unwrap()).await;
     let idle = TcpStream::connect(proxy.addr).await.unwrap();
     let (served, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -99,7 +101,7 @@ async fn max_connections_refuses_excess_and_keeps_serving() {
 #[tokio::test]
 async fn per_client_cap_refuses_that_client_only() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let proxy = proxy(&upstream, |config| config.limits.max_connections_per_client = 1).await;
+    let proxy = proxy(&upstream, |config| config.limits.max_connections_per_client = NonZeroUsize::MIN).await;
     let _held = connect_from("127.0.0.1", proxy.addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut second = connect_from("127.0.0.1", proxy.addr).await;
@@ -120,7 +122,7 @@ async fn per_client_cap_refuses_that_client_only() {
 #[tokio::test]
 async fn slow_headers_are_cut_off() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let proxy = proxy(&upstream, |config| config.limits.header_read_timeout_secs = 1).await;
+    let proxy = proxy(&upstream, |config| config.limits.header_read_timeout = Duration::from_secs(1)).await;
 
     let mut slow = TcpStream::connect(proxy.addr).await.unwrap();
     let trickle = tokio::spawn(async move {
@@ -198,7 +200,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 #[tokio::test]
 async fn drain_timeout_bounds_shutdown() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let mut proxy = proxy(&upstream, |config| config.limits.drain_timeout_secs = 1).await;
+    let mut proxy = proxy(&upstream, |config| config.limits.drain_timeout = Duration::from_secs(1)).await;
     let (stream, _) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
     let tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
@@ -220,7 +222,7 @@ async fn drain_timeout_bounds_shutdown() {
 #[tokio::test]
 async fn silent_tls_client_is_cut_off_after_the_handshake_timeout() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let proxy = proxy(&upstream, |config| config.limits.handshake_timeout_secs = 1).await;
+    let proxy = proxy(&upstream, |config| config.limits.handshake_timeout = Duration::from_secs(1)).await;
     let (mut silent, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let (text, waited) = read_until_closed(&mut silent).await;
@@ -232,7 +234,7 @@ async fn silent_tls_client_is_cut_off_after_the_handshake_timeout() {
 #[tokio::test]
 async fn idle_keep_alive_connection_is_closed() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
-    let proxy = proxy(&upstream, |config| config.limits.idle_timeout_secs = 1).await;
+    let proxy = proxy(&upstream, |config| config.limits.idle_timeout = Duration::from_secs(1)).await;
     let (stream, _) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
     let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
     tls.write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\n\r\n").as_bytes()).await.unwrap();

@@ -101,7 +101,7 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
     shutdown_signal().await;
     eprintln!(
         "vpce-proxy: shutting down: no new connections, draining for up to {}s",
-        state.config.limits.drain_timeout_secs
+        state.config.limits.drain_timeout.as_secs()
     );
     let _ = stop_tx.send(true);
     for task in tasks {

@@ -83,7 +83,7 @@ impl Upstream {
         let mut tls = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         tls.alpn_protocols = upstream_alpn(config.upstream_tls.http2);
         let routes = Arc::new(Routes::new(&config.upstreams));
-        let connect_timeout = Duration::from_secs(config.limits.upstream_connect_timeout_secs.max(1));
+        let connect_timeout = config.limits.upstream_connect_timeout;
         let connector = RoutedTls {
             tls: TlsConnector::from(Arc::new(tls)),
             routes: Arc::clone(&routes),
@@ -92,7 +92,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(config.limits.idle_timeout_secs.max(1)))
+            .pool_idle_timeout(config.limits.idle_timeout)
             .pool_max_idle_per_host(64)
             .http1_writev(false)
             .build(connector);

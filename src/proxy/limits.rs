@@ -54,8 +54,8 @@ pub(crate) struct ConnGuard {
 impl ConnLimits {
     pub(crate) fn new(limits: &Limits) -> ConnLimits {
         ConnLimits {
-            total: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            per_client_max: limits.max_connections_per_client.max(1),
+            total: Arc::new(Semaphore::new(limits.max_connections.get())),
+            per_client_max: limits.max_connections_per_client.get(),
             per_client: Arc::default(),
         }
     }
@@ -169,11 +169,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroUsize;
+
     use super::*;
 
     #[test]
     fn caps_refuse_immediately_and_free_on_drop() {
-        let limits = Limits { max_connections: 2, max_connections_per_client: 1, ..Limits::default() };
+        let limits = Limits {
+            max_connections: NonZeroUsize::new(2).unwrap(),
+            max_connections_per_client: NonZeroUsize::MIN,
+            ..Limits::default()
+        };
         let caps = ConnLimits::new(&limits);
         let metrics = Arc::new(Metrics::new());
         let (a, b, c): (IpAddr, IpAddr, IpAddr) =

@@ -89,7 +89,7 @@ async fn accept_loop(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let drain = Duration::from_secs(state.config.limits.drain_timeout_secs);
+    let drain = state.config.limits.drain_timeout;
     let drained = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("drain timeout after {drain:?}: closing {} connection(s)", tasks.len());
@@ -109,7 +109,7 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let clock = IdleClock::new();
     let io = IdleIo::new(stream, clock.clone());
-    let idle = Duration::from_secs(state.config.limits.idle_timeout_secs.max(1));
+    let idle = state.config.limits.idle_timeout;
     let metrics = Arc::clone(&state.metrics);
     let work = async move {
         match mode {
@@ -136,9 +136,7 @@ where
     let limits = &state.config.limits;
     let mut reader = BufReader::new(io);
     let read = connect::read_head(&mut reader, limits.max_header_bytes, limits.max_headers);
-    let req = match tokio::time::timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)), read)
-        .await
-    {
+    let req = match tokio::time::timeout(limits.header_read_timeout, read).await {
         Err(_) => {
             state.metrics.record_limit_refusal("header_read_timeout");
             let _ = connect::write_status(&mut reader, 408, None, "request head not received in time").await;
@@ -244,7 +242,7 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)))
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(limits.max_headers)
         // Over TLS a vectored write becomes one record per slice; one flat buffer is one record and one
