@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use crate::classify::Service;
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,9 +50,10 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// The local certificate authority.
     pub ca: CaConfig,
-    /// Endpoint policy file per service key (`ecr.api`, `ecr.dkr`, `s3`); a missing key means the AWS
-    /// default policy (allow all).
-    pub policies: BTreeMap<String, PathBuf>,
+    /// Endpoint policy file per service (keys `ecr.api`, `ecr.dkr`, `s3`); a missing key means the AWS
+    /// default policy (allow all). Keyed by [`Service`] so a misspelt key fails the parse at its line
+    /// instead of surfacing later, or never, as a policy that silently does not apply.
+    pub policies: BTreeMap<Service, PathBuf>,
     /// Known callers and how to recognise them.
     #[serde(rename = "principal")]
     pub principals: Vec<PrincipalConfig>,
@@ -405,7 +408,7 @@ mod tests {
     fn relative_paths_follow_the_config_file() {
         let config =
             Config::parse("[policies]\n\"ecr.api\" = \"p/a.json\"\n", Path::new("/etc/vpce/c.toml")).unwrap();
-        assert_eq!(config.policies["ecr.api"], PathBuf::from("/etc/vpce/p/a.json"));
+        assert_eq!(config.policies[&Service::EcrApi], PathBuf::from("/etc/vpce/p/a.json"));
     }
 
     /// Each value the proxy cannot honour is refused when parsed, at the value (or key) an operator must
@@ -456,6 +459,11 @@ mod tests {
                 "max_connections_per_client must be at least 1",
             ),
             ("[ca]\nleaf_cache_size = 0\n", "c.toml:2:19", "leaf_cache_size must be at least 1"),
+            (
+                "[policies]\n\"ecr\" = \"p.json\"\n",
+                "c.toml:2:1",
+                "\"ecr\" is not a service: use ecr.api, ecr.dkr or s3",
+            ),
             ("[limits]\nhandshake_timeout_secs = \"10\"\n", "c.toml:2:26", "invalid type: string \"10\""),
             ("[limits]\nidle_timeout_secs = 1.5\n", "c.toml:2:21", "invalid type: floating point"),
             ("[limits]\nmax_connections = true\n", "c.toml:2:19", "invalid type: boolean"),
@@ -464,6 +472,14 @@ mod tests {
             let err = Config::parse(text, Path::new("c.toml")).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{at}: {message}")), "{text:?} -> {err}");
         }
+    }
+
+    /// Moved from the authorizer's tests: a `[policies]` key that is not a service used to fail the
+    /// authorizer build; it now fails the parse, with the same words.
+    #[test]
+    fn an_unknown_policies_key_is_not_a_service() {
+        let err = Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("not a service"), "{err}");
     }
 
     /// The values that are still meaningful at their edge parse: a drain of 0 means no drain, and a year

@@ -108,8 +108,10 @@ fn read_file(path: &Path) -> FileRead {
 /// Every policy file a config names, with the role `/healthz` reports it under and the policy type
 /// `validate` checks it as.
 fn policy_files(config: &Config) -> Vec<(String, PathBuf, PolicyKind)> {
-    let endpoint =
-        config.policies.iter().map(|(service, path)| (service.clone(), path.clone(), PolicyKind::Endpoint));
+    let endpoint = config
+        .policies
+        .iter()
+        .map(|(service, path)| (service.key().to_string(), path.clone(), PolicyKind::Endpoint));
     let identity = config.principals.iter().flat_map(|p| {
         p.identity_policies.iter().enumerate().map(move |(i, path)| {
             let role = if p.identity_policies.len() == 1 {
@@ -484,7 +486,7 @@ mod tests {
         assert!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)).is_empty());
         new.listen.admin = Some("127.0.0.1:9901".parse().unwrap());
         new.ca.dir = PathBuf::from("/elsewhere");
-        new.policies.insert("s3".into(), PathBuf::from("/p.json"));
+        new.policies.insert(crate::classify::Service::S3, PathBuf::from("/p.json"));
         assert_eq!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)), ["[listen]", "[ca]"]);
     }
 }
