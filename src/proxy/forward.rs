@@ -213,3 +213,35 @@ impl hyper::rt::Write for UpstreamIo {
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `limits.upstream_connect_timeout_secs` on the paused clock: an upstream whose accept queue is full
+    /// never answers the SYN (the kernel drops it), and the dial fails with `Timeout` when the limit runs
+    /// out, in no real time. The connects that fill the queue complete at once, as loopback ones do.
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_connect_times_out_at_the_limit() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let limit = Duration::from_secs(7);
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let started = tokio::time::Instant::now();
+            match dial(&address, limit).await {
+                Ok(stream) => held.push(stream),
+                Err(ConnectError::Timeout(to, after)) => {
+                    let waited = started.elapsed();
+                    assert_eq!((to.as_str(), after), (address.as_str(), limit));
+                    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{} connects were all accepted by a listener with backlog 1", held.len());
+    }
+}
