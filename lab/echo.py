@@ -7,10 +7,14 @@ It answers like the ECR API (`{}` JSON) so the aws CLI completes.
 
 import base64
 import json
+import re
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+# The line `main` prints once it listens; group 1 is the port the kernel chose.
+LISTENING = re.compile(r"^echo listening on 127\.0\.0\.1:(\d+)$")
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -46,7 +50,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    """argv: PORT CERT KEY RECORD_DIR."""
+    """argv: PORT CERT KEY RECORD_DIR; PORT 0 lets the kernel choose, and the listen line names the port."""
     port, cert, key, record_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
     record_dir.mkdir(parents=True, exist_ok=True)
     _Recorder.record_dir = record_dir
@@ -54,7 +58,7 @@ def main() -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    print(f"echo listening on 127.0.0.1:{port}", flush=True)
+    print(f"echo listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 
 

@@ -12,8 +12,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from .procs import free_port
-from .proxy import Proxy, render_config, start
+from .proxy import CONNECT_LINE, Proxy, render_config, start
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -39,7 +38,6 @@ class OpsProxy(Proxy):
                  require_proxy_auth=False, proxy_users=()):
         self.dir = Path(workdir) / name
         (self.dir / "policies").mkdir(parents=True, exist_ok=True)
-        self.port, self.admin_port = free_port(), free_port()
         self.ca_dir, self.audit = self.dir / "ca", self.dir / "audit.jsonl"
         self.config = self.dir / "vpce-proxy.toml"
         self.policies = {}
@@ -47,18 +45,18 @@ class OpsProxy(Proxy):
             target = self.dir / "policies" / f"{service}.json"
             shutil.copyfile(source, target)
             self.policies[service] = target
-        text = render_config(self.port, self.ca_dir, self.policies, principals, routes, extra_ca, self.audit)
-        listen = f'connect = "127.0.0.1:{self.port}"'
-        extra = [listen, f'admin = "127.0.0.1:{self.admin_port}"']
+        text = render_config(self.ca_dir, self.policies, principals, routes, extra_ca, self.audit)
+        extra = [CONNECT_LINE, 'admin = "127.0.0.1:0"']
         if require_proxy_auth:
             extra.append("require_proxy_auth = true")
-        text = text.replace(listen, "\n".join(extra), 1)
+        text = text.replace(CONNECT_LINE, "\n".join(extra), 1)
         if limits:
             text += "\n[limits]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in limits.items())
         for user in proxy_users:
             text += "\n[[principal]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in user.items())
         self.config.write_text(text)
-        self.proc = start(name, self.config, self.dir / "proxy.log", self.port, self.admin_port)
+        self.proc, ports = start(name, self.config, self.dir / "proxy.log", ("connect", "admin"))
+        self.port, self.admin_port = ports["connect"], ports["admin"]
 
     def policy_path(self, service: str) -> Path:
         return self.policies[service]

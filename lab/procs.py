@@ -5,6 +5,7 @@ every process here is started in its own session and stopped by its own PID (nev
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -54,6 +55,18 @@ class Proc:
         )
         self.pid = self.popen.pid
 
+    def wait_match(self, pattern: re.Pattern, timeout: float = 30.0) -> re.Match:
+        """Waits for a log line matching `pattern` (searched per line); returns the first match."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if match := pattern.search(line):
+                    return match
+            if self.popen.poll() is not None:
+                raise LabError(f"{self.name} exited with {self.popen.returncode}; see {self.log}")
+            time.sleep(0.1)
+        raise LabError(f"{self.name} did not print a line matching {pattern.pattern!r} within {timeout}s; see {self.log}")
+
     def wait_log(self, needle: str, timeout: float = 30.0) -> str:
         """Waits for `needle` in the log; returns the first line containing it."""
         deadline = time.monotonic() + timeout
@@ -94,10 +107,19 @@ class Proc:
         return 0
 
 
-def started(check, *procs) -> None:
-    """Runs the readiness `check`; if it fails, stops `procs` before re-raising, so nothing leaks."""
+def announced_port(proc: "Proc", pattern: re.Pattern, timeout: float = 30.0) -> int:
+    """The port `proc` announces in a log line matching `pattern` (group 1), once it accepts there. Lab
+    processes bind port 0 and announce what they got, so no port is guessed and then raced for."""
+    port = int(proc.wait_match(pattern, timeout).group(1))
+    wait_port(port, proc, timeout)
+    return port
+
+
+def started(check, *procs):
+    """Runs the readiness `check` and returns its result; if it fails, stops `procs` before re-raising, so
+    nothing leaks."""
     try:
-        check()
+        return check()
     except BaseException:
         for proc in procs:
             proc.stop()

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import LabError, Proc, free_port, wait_port
+from .procs import LabError, Proc, announced_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,11 +40,16 @@ def _q(value) -> str:
     return json.dumps(value if not isinstance(value, Path) else str(value))
 
 
-def render_config(port, ca_dir, policies, principals, routes, extra_ca, audit_path) -> str:
+# The CONNECT listener line of every lab config: port 0, so the kernel picks a free port while the proxy
+# binds it (no window in which another process can take it); `start` reads the port the proxy announces.
+CONNECT_LINE = 'connect = "127.0.0.1:0"'
+
+
+def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path) -> str:
     """The `vpce-proxy.toml` text (format: src/config.rs)."""
     lines = [
         "[listen]",
-        f'connect = "127.0.0.1:{port}"',
+        CONNECT_LINE,
         "",
         "[endpoint]",
         'id = "vpce-0lab0000000000001"',
@@ -73,41 +78,46 @@ def render_config(port, ca_dir, policies, principals, routes, extra_ca, audit_pa
     return "\n".join(lines)
 
 
-def start(name: str, config: Path, log: Path, port: int, *more_ports: int) -> Proc:
+# What `vpce-proxy run` prints on stderr for each bound listener (`announce` in src/commands/run.rs): the
+# address the kernel bound, then `: `. Anchored at the line start, so no log line quoting one can match.
+ANNOUNCED = {
+    "connect": re.compile(r"^vpce-proxy listening on 127\.0\.0\.1:(\d+): set HTTPS_PROXY="),
+    "sni": re.compile(r"^vpce-proxy SNI listener on 127\.0\.0\.1:(\d+): "),
+    "admin": re.compile(r"^vpce-proxy admin listener on 127\.0\.0\.1:(\d+): "),
+}
+
+
+def start(name: str, config: Path, log: Path, listeners=("connect",), env=None) -> tuple[Proc, dict]:
     """Runs `vpce-proxy run --config CONFIG` without the caller's own proxy variables, waits until it
-    announces `127.0.0.1:PORT` and every port accepts; a proxy that fails to start is stopped, not leaked."""
+    announces each of `listeners` (keys of `ANNOUNCED`) on 127.0.0.1 and each announced port accepts, and
+    returns the process and the ports by listener; a proxy that fails to start is stopped, not leaked."""
     exe = binary()
     if not exe.exists():
         raise LabError(f"proxy binary {exe} missing: build it with `cargo build --release`")
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     env.setdefault("VPCE_PROXY_LOG", "info")
     proc = Proc(name, [str(exe), "run", "--config", str(config)], log, env=env)
     try:
-        line = proc.wait_log("listening on", timeout=30)
-        if not re.search(rf"listening on 127\.0\.0\.1:{port}\b", line):
-            raise LabError(f"unexpected listen line {line!r}; see {proc.log}")
-        for p in (port, *more_ports):
-            wait_port(p, proc)
+        ports = {which: announced_port(proc, ANNOUNCED[which]) for which in listeners}
     except BaseException:
         proc.stop()
         raise
-    return proc
+    return proc, ports
 
 
 class Proxy:
-    """One running `vpce-proxy run --config FILE` on a free loopback port, with its own CA directory."""
+    """One running `vpce-proxy run --config FILE` on a loopback port it chose, with its own CA directory."""
 
     def __init__(self, workdir: Path, name: str, policies, principals, routes, extra_ca: Path):
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         self.ca_dir = self.dir / "ca"
         self.audit = self.dir / "audit.jsonl"
         self.config = self.dir / "vpce-proxy.toml"
-        self.config.write_text(
-            render_config(self.port, self.ca_dir, policies, principals, routes, extra_ca, self.audit)
-        )
-        self.proc = start(name, self.config, self.dir / "proxy.log", self.port)
+        self.config.write_text(render_config(self.ca_dir, policies, principals, routes, extra_ca, self.audit))
+        self.proc, ports = start(name, self.config, self.dir / "proxy.log")
+        self.port = ports["connect"]
 
     @property
     def url(self) -> str:

@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .procs import Proc, free_port, started, wait_port
+from .procs import Proc, announced_port, free_port, started, wait_port
+from .tunnel import LISTENING as TUNNEL_LISTENING
 
 REGION = "us-east-1"
 ACCOUNT = "123456789123"
@@ -132,15 +133,14 @@ class Registry:
         htpasswd.write_text(_htpasswd(users))
         env = _clean_env()
         if moto is not None:
-            tport = free_port()
             lab_root = str(Path(__file__).resolve().parent.parent)
             self.tunnel = Proc(
                 f"{name}-tunnel",
-                [sys.executable, "-m", "lab.tunnel", str(tport), str(moto.port)],
+                [sys.executable, "-m", "lab.tunnel", "0", str(moto.port)],
                 self.dir / "tunnel.log",
                 env=_clean_env(PYTHONPATH=lab_root),
             )
-            started(lambda: wait_port(tport, self.tunnel), self.tunnel)
+            tport = started(lambda: announced_port(self.tunnel, TUNNEL_LISTENING), self.tunnel)
             storage = S3_STORAGE.format(
                 key=REGISTRY_S3_KEY[0], secret=REGISTRY_S3_KEY[1], region=REGION, bucket=LAYER_BUCKET
             )

@@ -6,9 +6,13 @@ host. Go never proxies loopback names, so the registry gets `HTTPS_PROXY` = this
 TLS (moto's certificate, from the lab CA, is valid for the AWS names), so it is plumbing, not a stand-in.
 """
 
+import re
 import socket
 import sys
 import threading
+
+# The line `main` prints once it listens; group 1 is the port the kernel chose.
+LISTENING = re.compile(r"^tunnel listening on 127\.0\.0\.1:(\d+)$")
 
 
 def pipe(src: socket.socket, dst: socket.socket, on_chunk=None) -> None:
@@ -54,13 +58,14 @@ def _serve(client: socket.socket, target: tuple[str, int]) -> None:
 
 
 def main() -> None:
-    """argv: LISTEN_PORT TARGET_PORT (both on 127.0.0.1)."""
+    """argv: LISTEN_PORT TARGET_PORT (both on 127.0.0.1); LISTEN_PORT 0 lets the kernel choose, and the listen
+    line names the port."""
     listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", listen_port))
     server.listen(64)
-    print(f"tunnel listening on 127.0.0.1:{listen_port}", flush=True)
+    print(f"tunnel listening on 127.0.0.1:{server.getsockname()[1]}", flush=True)
     while True:
         client, _ = server.accept()
         threading.Thread(target=_serve, args=(client, ("127.0.0.1", target_port)), daemon=True).start()

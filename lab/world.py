@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from .ca import LabCA
-from .procs import Proc, free_port, started, wait_port
+from .echo import LISTENING as ECHO_LISTENING
+from .procs import Proc, announced_port, started
 from .proxy import REPO_ROOT, Principal, Proxy
 from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
 
@@ -130,17 +131,16 @@ class Lab:
 
     def start_echo(self, name="echo"):
         """The recording TLS upstream of `lab.echo`; returns (process, port, record dir)."""
-        port = free_port()
         records = self.dir / name
         proc = self._own(
             Proc(
                 name,
-                [sys.executable, "-m", "lab.echo", str(port), str(self.cert), str(self.key), str(records)],
+                [sys.executable, "-m", "lab.echo", "0", str(self.cert), str(self.key), str(records)],
                 self.dir / f"{name}.log",
                 env={"PYTHONPATH": str(REPO_ROOT), "PATH": os.environ.get("PATH", "")},
             )
         )
-        started(lambda: wait_port(port, proc), proc)
+        port = started(lambda: announced_port(proc, ECHO_LISTENING), proc)
         return proc, port, records
 
     def fs_registry(self) -> Registry:

@@ -6,9 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+use crate::classify::Service;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +50,10 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// The local certificate authority.
     pub ca: CaConfig,
-    /// Endpoint policy file per service key (`ecr.api`, `ecr.dkr`, `s3`); a missing key means the AWS
-    /// default policy (allow all).
-    pub policies: BTreeMap<String, PathBuf>,
+    /// Endpoint policy file per service (keys `ecr.api`, `ecr.dkr`, `s3`); a missing key means the AWS
+    /// default policy (allow all). Keyed by [`Service`] so a misspelt key fails the parse at its line
+    /// instead of surfacing later, or never, as a policy that silently does not apply.
+    pub policies: BTreeMap<Service, PathBuf>,
     /// Known callers and how to recognise them.
     #[serde(rename = "principal")]
     pub principals: Vec<PrincipalConfig>,
@@ -138,13 +144,18 @@ impl Default for Endpoint {
 pub struct CaConfig {
     /// Directory holding `ca.crt` and `ca.key` (created on first run, key mode 0600).
     pub dir: PathBuf,
-    /// How many per-host leaf certificates are kept.
-    pub leaf_cache_size: u64,
+    /// How many per-host leaf certificates are kept. At least 1: an empty cache would mint a leaf per
+    /// connection, so 0 is refused when parsed rather than quietly raised.
+    #[serde(deserialize_with = "leaf_cache_size")]
+    pub leaf_cache_size: NonZeroU64,
 }
 
 impl Default for CaConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("certs"), leaf_cache_size: 1024 }
+        Self {
+            dir: PathBuf::from("certs"),
+            leaf_cache_size: NonZeroU64::new(1024).unwrap_or(NonZeroU64::MIN),
+        }
     }
 }
 
@@ -200,46 +211,132 @@ pub struct UpstreamTls {
 }
 
 /// Bounds that keep one client from exhausting the proxy.
+///
+/// Every bound is checked when the file is parsed, so a value the proxy cannot honour (a 0 timeout, a 0
+/// connection cap) is an error at its `FILE:LINE:COL` instead of being quietly replaced at run time. The
+/// timeouts are whole seconds in the file (`*_secs` keys) and [`Duration`]s here, so no call site converts
+/// or clamps them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Connections served at once; excess connections are refused, not queued.
-    pub max_connections: usize,
-    /// Connections one client address may hold at once.
-    pub max_connections_per_client: usize,
+    /// Connections served at once; excess connections are refused, not queued. At least 1: a cap of 0
+    /// would refuse every client.
+    #[serde(deserialize_with = "max_connections")]
+    pub max_connections: NonZeroUsize,
+    /// Connections one client address may hold at once. At least 1, as for `max_connections`.
+    #[serde(deserialize_with = "max_connections_per_client")]
+    pub max_connections_per_client: NonZeroUsize,
     /// Largest request head (request line plus headers), bytes.
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
     /// Largest body prefix read to classify a request (ECR API JSON), bytes.
     pub max_classify_body_bytes: usize,
-    /// Time allowed for a TLS handshake, seconds.
-    pub handshake_timeout_secs: u64,
-    /// Time allowed to receive a complete request head, seconds.
-    pub header_read_timeout_secs: u64,
-    /// An idle keep-alive connection is closed after this many seconds.
-    pub idle_timeout_secs: u64,
-    /// Time allowed to connect to upstream, seconds.
-    pub upstream_connect_timeout_secs: u64,
-    /// On SIGTERM, in-flight transfers get this long to finish, seconds.
-    pub drain_timeout_secs: u64,
+    /// Time allowed for a TLS handshake (`handshake_timeout_secs`, at least 1).
+    #[serde(rename = "handshake_timeout_secs", deserialize_with = "handshake_timeout_secs")]
+    pub handshake_timeout: Duration,
+    /// Time allowed to receive a complete request head (`header_read_timeout_secs`, at least 1).
+    #[serde(rename = "header_read_timeout_secs", deserialize_with = "header_read_timeout_secs")]
+    pub header_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this long (`idle_timeout_secs`, at least 1).
+    #[serde(rename = "idle_timeout_secs", deserialize_with = "idle_timeout_secs")]
+    pub idle_timeout: Duration,
+    /// Time allowed to connect to upstream (`upstream_connect_timeout_secs`, at least 1).
+    #[serde(rename = "upstream_connect_timeout_secs", deserialize_with = "upstream_connect_timeout_secs")]
+    pub upstream_connect_timeout: Duration,
+    /// On SIGTERM, in-flight transfers get this long to finish (`drain_timeout_secs`). 0 is allowed and
+    /// means no drain: stop accepting and close in-flight connections at once, for deployments where
+    /// clients retry and a fast stop matters more than finishing a transfer.
+    #[serde(rename = "drain_timeout_secs", deserialize_with = "drain_timeout_secs")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let nonzero = |n| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
         Self {
-            max_connections: 4096,
-            max_connections_per_client: 512,
+            max_connections: nonzero(4096),
+            max_connections_per_client: nonzero(512),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             max_classify_body_bytes: 1024 * 1024,
-            handshake_timeout_secs: 10,
-            header_read_timeout_secs: 30,
-            idle_timeout_secs: 90,
-            upstream_connect_timeout_secs: 10,
-            drain_timeout_secs: 30,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            upstream_connect_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// The longest timeout accepted, a year: far beyond any useful timeout, and small enough that adding it
+/// to an `Instant` can never overflow wherever a deadline is computed (tokio, hyper's pool).
+const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
+
+/// Reads whole seconds, refusing values below `min` or above [`MAX_TIMEOUT_SECS`]. The error is raised
+/// inside the field's deserializer, so toml attaches the value's span and [`Config::parse`] names its
+/// `FILE:LINE:COL`.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D, key: &str, min: i64) -> Result<Duration, D::Error> {
+    let secs = i64::deserialize(d)?;
+    if secs < min {
+        let rule = if min > 0 { format!("be at least {min} second") } else { "not be negative".into() };
+        return Err(D::Error::custom(format!("{key} must {rule}")));
+    }
+    match u64::try_from(secs) {
+        Ok(secs) if secs <= MAX_TIMEOUT_SECS.unsigned_abs() => Ok(Duration::from_secs(secs)),
+        _ => Err(D::Error::custom(format!("{key} must be at most {MAX_TIMEOUT_SECS} seconds (a year)"))),
+    }
+}
+
+/// Reads a count of at least 1 and at most `max`.
+fn count<'de, D: Deserializer<'de>>(d: D, key: &str, max: u64) -> Result<u64, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u64::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) if n > max => Err(D::Error::custom(format!("{key} must be at most {max}"))),
+        _ => Err(D::Error::custom(format!("{key} must be at least 1"))),
+    }
+}
+
+/// Reads a connection cap; the global one is a semaphore's permit count, which tokio bounds (a larger
+/// value would panic at start-up instead of failing the parse).
+fn connection_cap<'de, D: Deserializer<'de>>(d: D, key: &str, max: usize) -> Result<NonZeroUsize, D::Error> {
+    let n = count(d, key, u64::try_from(max).unwrap_or(u64::MAX))?;
+    usize::try_from(n)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| D::Error::custom(format!("{key} must be at most {max}")))
+}
+
+/// One `deserialize_with` function per timeout key, named after the key, so each error names the key the
+/// operator wrote.
+macro_rules! seconds_fields {
+    ($($key:ident >= $min:literal;)*) => {$(
+        fn $key<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            whole_seconds(d, stringify!($key), $min)
+        }
+    )*};
+}
+
+seconds_fields! {
+    handshake_timeout_secs >= 1;
+    header_read_timeout_secs >= 1;
+    idle_timeout_secs >= 1;
+    upstream_connect_timeout_secs >= 1;
+    drain_timeout_secs >= 0;
+}
+
+fn max_connections<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUsize, D::Error> {
+    connection_cap(d, "max_connections", tokio::sync::Semaphore::MAX_PERMITS)
+}
+
+fn max_connections_per_client<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUsize, D::Error> {
+    connection_cap(d, "max_connections_per_client", usize::MAX)
+}
+
+fn leaf_cache_size<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroU64, D::Error> {
+    let n = count(d, "leaf_cache_size", u64::MAX)?;
+    NonZeroU64::new(n).ok_or_else(|| D::Error::custom("leaf_cache_size must be at least 1"))
 }
 
 impl Config {
@@ -311,6 +408,88 @@ mod tests {
     fn relative_paths_follow_the_config_file() {
         let config =
             Config::parse("[policies]\n\"ecr.api\" = \"p/a.json\"\n", Path::new("/etc/vpce/c.toml")).unwrap();
-        assert_eq!(config.policies["ecr.api"], PathBuf::from("/etc/vpce/p/a.json"));
+        assert_eq!(config.policies[&Service::EcrApi], PathBuf::from("/etc/vpce/p/a.json"));
+    }
+
+    /// Each value the proxy cannot honour is refused when parsed, at the value (or key) an operator must
+    /// fix, rather than clamped at run time.
+    #[test]
+    fn rejected_values_name_file_line_and_column() {
+        let rows = [
+            (
+                "[limits]\nhandshake_timeout_secs = 0\n",
+                "c.toml:2:26",
+                "handshake_timeout_secs must be at least 1 second",
+            ),
+            (
+                "[limits]\nheader_read_timeout_secs = 0\n",
+                "c.toml:2:28",
+                "header_read_timeout_secs must be at least 1 second",
+            ),
+            (
+                "[limits]\nidle_timeout_secs = 0\n",
+                "c.toml:2:21",
+                "idle_timeout_secs must be at least 1 second",
+            ),
+            (
+                "[limits]\nupstream_connect_timeout_secs = 0\n",
+                "c.toml:2:33",
+                "upstream_connect_timeout_secs must be at least 1 second",
+            ),
+            (
+                "[limits]\nidle_timeout_secs = -5\n",
+                "c.toml:2:21",
+                "idle_timeout_secs must be at least 1 second",
+            ),
+            ("[limits]\ndrain_timeout_secs = -1\n", "c.toml:2:22", "drain_timeout_secs must not be negative"),
+            (
+                "[limits]\nidle_timeout_secs = 31536001\n",
+                "c.toml:2:21",
+                "idle_timeout_secs must be at most 31536000 seconds",
+            ),
+            ("[limits]\nmax_connections = 0\n", "c.toml:2:19", "max_connections must be at least 1"),
+            (
+                "[limits]\nmax_connections = 9223372036854775807\n",
+                "c.toml:2:19",
+                "max_connections must be at most",
+            ),
+            (
+                "[limits]\nmax_connections_per_client = 0\n",
+                "c.toml:2:30",
+                "max_connections_per_client must be at least 1",
+            ),
+            ("[ca]\nleaf_cache_size = 0\n", "c.toml:2:19", "leaf_cache_size must be at least 1"),
+            (
+                "[policies]\n\"ecr\" = \"p.json\"\n",
+                "c.toml:2:1",
+                "\"ecr\" is not a service: use ecr.api, ecr.dkr or s3",
+            ),
+            ("[limits]\nhandshake_timeout_secs = \"10\"\n", "c.toml:2:26", "invalid type: string \"10\""),
+            ("[limits]\nidle_timeout_secs = 1.5\n", "c.toml:2:21", "invalid type: floating point"),
+            ("[limits]\nmax_connections = true\n", "c.toml:2:19", "invalid type: boolean"),
+        ];
+        for (text, at, message) in rows {
+            let err = Config::parse(text, Path::new("c.toml")).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{at}: {message}")), "{text:?} -> {err}");
+        }
+    }
+
+    /// Moved from the authorizer's tests: a `[policies]` key that is not a service used to fail the
+    /// authorizer build; it now fails the parse, with the same words.
+    #[test]
+    fn an_unknown_policies_key_is_not_a_service() {
+        let err = Config::parse("[policies]\n\"ecr\" = \"bad.json\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("not a service"), "{err}");
+    }
+
+    /// The values that are still meaningful at their edge parse: a drain of 0 means no drain, and a year
+    /// is the longest timeout.
+    #[test]
+    fn edge_values_that_are_meaningful_parse() {
+        let text = "[limits]\ndrain_timeout_secs = 0\nidle_timeout_secs = 31536000\nmax_connections = 1\n";
+        let limits = Config::parse(text, Path::new("c.toml")).unwrap().limits;
+        assert_eq!(limits.drain_timeout, Duration::ZERO);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(365 * 24 * 3600));
+        assert_eq!(limits.max_connections, NonZeroUsize::MIN);
     }
 }

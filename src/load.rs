@@ -63,12 +63,6 @@ pub enum LoadError {
         /// The compiler's error, at `LINE:COL`.
         source: PolicyError,
     },
-    /// A `[policies]` key names no endpoint service.
-    #[error("[policies] key {key:?} is not a service (ecr.api, ecr.dkr, s3)")]
-    UnknownService {
-        /// The key as written.
-        key: String,
-    },
     /// Two principals claim the same credential, or one is incomplete.
     #[error(transparent)]
     Principals(#[from] PrincipalError),
@@ -149,25 +143,19 @@ pub fn load(
 }
 
 /// Reads, lints and compiles every policy file of an already parsed config (paths resolved by
-/// `Config::parse`). File errors come first, then `[policies]` keys, then principal conflicts, the order
-/// an operator fixes them in.
+/// `Config::parse`, which also refuses a `[policies]` key that is not a service). File errors come before
+/// principal conflicts, the order an operator fixes them in.
 pub fn load_policies(config: &Config, seen: &mut Fingerprints) -> Result<LoadedPolicies, LoadError> {
     let mut files = Files { seen, read: Vec::new(), hashes: PolicyHashes::new(), first_error: None };
     let mut endpoint = [Policy::allow_all(), Policy::allow_all(), Policy::allow_all()];
-    let mut unknown = None;
-    for (key, path) in &config.policies {
-        let policy = files.policy(key.clone(), path, PolicyKind::Endpoint);
-        match (Service::from_key(key), policy) {
-            (Some(service), Some(policy)) => endpoint[service_index(service)] = policy,
-            (None, _) => {
-                unknown.get_or_insert_with(|| LoadError::UnknownService { key: key.clone() });
-            }
-            (Some(_), None) => {}
+    for (&service, path) in &config.policies {
+        if let Some(policy) = files.policy(service.key().to_string(), path, PolicyKind::Endpoint) {
+            endpoint[service_index(service)] = policy;
         }
     }
     let identity = config.principals.iter().map(|p| files.identity(&p.arn, &p.identity_policies)).collect();
     let principals = Principals::new(&config.principals);
-    if let Some(error) = files.first_error.or(unknown) {
+    if let Some(error) = files.first_error {
         return Err(error);
     }
     Ok(LoadedPolicies { endpoint, identity, principals: principals?, hashes: files.hashes })

@@ -328,7 +328,7 @@ mod tests {
         assert!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)).is_empty());
         new.listen.admin = Some("127.0.0.1:9901".parse().unwrap());
         new.ca.dir = PathBuf::from("/elsewhere");
-        new.policies.insert("s3".into(), PathBuf::from("/p.json"));
+        new.policies.insert(crate::classify::Service::S3, PathBuf::from("/p.json"));
         assert_eq!(RestartOnly::of(&old).changed(&RestartOnly::of(&new)), ["[listen]", "[ca]"]);
     }
 

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use proxy_support::*;
+use vpce_proxy::classify::Service;
 use vpce_proxy::config::{Config, PrincipalConfig};
 
 const ACCOUNT_REGISTRY: &str = "123456789123.dkr.ecr.us-east-1.amazonaws.com";
@@ -25,8 +26,8 @@ const BASIC: &str = "Basic QVdTOnN0YXRpY3Rva2Vu";
 fn org_only(config: &mut Config) {
     let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/org-only-ecr.json");
     config.endpoint.account = Some("123456789123".into());
-    config.policies.insert("ecr.api".into(), policy.clone());
-    config.policies.insert("ecr.dkr".into(), policy);
+    config.policies.insert(Service::EcrApi, policy.clone());
+    config.policies.insert(Service::EcrDkr, policy);
     config.principals.push(PrincipalConfig {
         arn: CI_ROLE.into(),
         org_id: Some("o-21ej9awi6a".into()),

@@ -35,6 +35,17 @@ impl Service {
     }
 }
 
+/// Accepts exactly the service keys (`ecr.api`, `ecr.dkr`, `s3`), so a config naming another service fails
+/// when parsed, at the key, instead of configuring a policy no request ever meets.
+impl<'de> serde::Deserialize<'de> for Service {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        Service::from_key(&key).ok_or_else(|| {
+            serde::de::Error::custom(format!("{key:?} is not a service: use ecr.api, ecr.dkr or s3"))
+        })
+    }
+}
+
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())

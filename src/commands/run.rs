@@ -102,7 +102,7 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
     shutdown_signal().await;
     eprintln!(
         "vpce-proxy: shutting down: no new connections, draining for up to {}s",
-        state.config.limits.drain_timeout_secs
+        state.config.limits.drain_timeout.as_secs()
     );
     let _ = stop_tx.send(true);
     for task in tasks {
@@ -120,6 +120,10 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
     TcpListener::bind(addr).await.map_err(|e| RunError::Bind(addr, e))
 }
 
+/// Tells the operator where each listener is and how to trust the CA. The addresses are the bound ones, so
+/// a configured port 0 shows the port the kernel chose; scripts (and the lab) bind port 0 and read their
+/// ports from these lines: one per listener, each with its own prefix (`vpce-proxy listening on `,
+/// `vpce-proxy SNI listener on `, `vpce-proxy admin listener on `) followed by `ADDR: `.
 fn announce(
     state: &ProxyState,
     connect: &TcpListener,
@@ -129,20 +133,27 @@ fn announce(
     let addr =
         connect.local_addr().map_or_else(|_| state.config.listen.connect.to_string(), |a| a.to_string());
     let ca = state.config.ca.dir.join("ca.crt");
-    eprintln!("vpce-proxy listening on {addr}: set HTTPS_PROXY=http://{addr}");
+    say(&format!("vpce-proxy listening on {addr}: set HTTPS_PROXY=http://{addr}"));
     if let Some(Ok(sni_addr)) = sni.map(TcpListener::local_addr) {
-        eprintln!("vpce-proxy SNI listener on {sni_addr}: resolve the endpoint host names to it");
+        say(&format!("vpce-proxy SNI listener on {sni_addr}: resolve the endpoint host names to it"));
     }
     if let Some(Ok(admin_addr)) = admin.map(TcpListener::local_addr) {
-        eprintln!("vpce-proxy admin listener on {admin_addr}: /healthz and /metrics");
+        say(&format!("vpce-proxy admin listener on {admin_addr}: /healthz and /metrics"));
     }
-    eprintln!(
+    say(&format!(
         "Trust the CA {}: AWS_CA_BUNDLE={} (aws CLI, boto3), SSL_CERT_FILE={} (Go clients, skopeo), \
          or copy it to /etc/docker/certs.d/HOST/ca.crt (docker); `vpce-proxy ca export` prints it",
         ca.display(),
         ca.display(),
         ca.display()
-    );
+    ));
+}
+
+/// Writes one line to stderr in a single write: `eprintln!` writes its pieces separately (stderr is
+/// unbuffered), so a reader polling the log could see an address cut short.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -26,8 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab import clients
 from lab.ops_proxy import OpsProxy, write_atomically
-from lab.procs import Proc, free_port, wait_port
-from lab.proxy import binary
+from lab.proxy import binary, start
 from lab.transfer import Curl, random_file
 from lab.world import DEV, ORG, ORG_POLICY, OWN_REGISTRY, PERSONAS
 
@@ -539,9 +538,8 @@ def test_kubernetes_configmap_runs_and_a_kubelet_style_update_is_applied(tmp_pat
     data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     sidecar = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
     assert sidecar["args"] == ["run", "--config", "/etc/vpce-proxy/vpce-proxy.toml"]
-    port, admin = free_port(), free_port()
     config = (data["vpce-proxy.toml"].replace("/var/lib/vpce-proxy/certs", str(tmp_path / "certs"))
-              .replace('"127.0.0.1:3128"', f'"127.0.0.1:{port}"').replace('"0.0.0.0:9090"', f'"127.0.0.1:{admin}"'))
+              .replace('"127.0.0.1:3128"', '"127.0.0.1:0"').replace('"0.0.0.0:9090"', '"127.0.0.1:0"'))
     mount = tmp_path / "mount"  # the kubelet's layout: KEY -> ..data/KEY, ..data -> ..<timestamp>
     version = mount / "..v1"
     version.mkdir(parents=True)
@@ -552,10 +550,10 @@ def test_kubernetes_configmap_runs_and_a_kubelet_style_update_is_applied(tmp_pat
     policies = [mount / k for k in data if k.endswith(".json")]
     checked = subprocess.run([str(binary()), "validate", *map(str, policies)], capture_output=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    proc = Proc("k8s-sidecar", [str(binary()), "run", "--config", str(mount / "vpce-proxy.toml")],
-                tmp_path / "proxy.log", env=clients.base_env(None))
+    proc, ports = start("k8s-sidecar", mount / "vpce-proxy.toml", tmp_path / "proxy.log", ("connect", "admin"),
+                        env=clients.base_env(None))
+    admin = ports["admin"]
     try:
-        wait_port(admin, proc)
         get = lambda: json.loads(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
             f"http://127.0.0.1:{admin}/healthz", timeout=5).read())
         health = get()

@@ -80,6 +80,8 @@ pub async fn upstream(names: &[&str]) -> Upstream {
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
+            // No Nagle delay: tests on a paused clock need every written byte readable at once.
+            let _ = stream.set_nodelay(true);
             counter.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let received = Arc::clone(&received_total);
@@ -351,6 +353,8 @@ async fn start(
 /// Sends `CONNECT target HTTP/1.1` with `extra` header lines and returns the stream and the response head.
 pub async fn connect(proxy: SocketAddr, target: &str, extra: &str) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(proxy).await.unwrap();
+    // No Nagle delay: tests on a paused clock need every written byte readable at once.
+    stream.set_nodelay(true).unwrap();
     let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     let response = read_head(&mut stream).await;

@@ -8,10 +8,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::admin::Metrics;
 use crate::config::Limits;
@@ -54,8 +55,8 @@ pub(crate) struct ConnGuard {
 impl ConnLimits {
     pub(crate) fn new(limits: &Limits) -> ConnLimits {
         ConnLimits {
-            total: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            per_client_max: limits.max_connections_per_client.max(1),
+            total: Arc::new(Semaphore::new(limits.max_connections.get())),
+            per_client_max: limits.max_connections_per_client.get(),
             per_client: Arc::default(),
         }
     }
@@ -94,7 +95,8 @@ impl Drop for ConnGuard {
     }
 }
 
-/// The last time bytes moved on a connection, shared between the I/O wrapper and its watchdog.
+/// The last time bytes moved on a connection, shared between the I/O wrapper and its watchdog. On tokio's
+/// clock (as its sleeps are), so a test on a paused clock sees the idle timeout fire in virtual time.
 #[derive(Debug, Clone)]
 pub(crate) struct IdleClock {
     start: Instant,
@@ -169,11 +171,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroUsize;
+
     use super::*;
 
     #[test]
     fn caps_refuse_immediately_and_free_on_drop() {
-        let limits = Limits { max_connections: 2, max_connections_per_client: 1, ..Limits::default() };
+        let limits = Limits {
+            max_connections: NonZeroUsize::new(2).unwrap(),
+            max_connections_per_client: NonZeroUsize::MIN,
+            ..Limits::default()
+        };
         let caps = ConnLimits::new(&limits);
         let metrics = Arc::new(Metrics::new());
         let (a, b, c): (IpAddr, IpAddr, IpAddr) =
@@ -184,5 +192,44 @@ mod tests {
         assert_eq!(caps.admit(c, &metrics).unwrap_err(), Refused::Total);
         drop(first);
         assert!(caps.admit(a, &metrics).is_ok());
+    }
+
+    /// `limits.idle_timeout_secs` on the paused clock: traffic keeps pushing the cut back, and it comes
+    /// exactly one idle period after the last byte, not after the first.
+    #[tokio::test(start_paused = true)]
+    async fn idle_clock_expires_one_period_after_the_last_byte() {
+        let idle = Duration::from_secs(5);
+        let clock = IdleClock::new();
+        let started = Instant::now();
+        let watchdog = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.expired(idle).await }
+        });
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert!(!watchdog.is_finished(), "bytes moved less than {idle:?} ago");
+            clock.touch();
+        }
+        watchdog.await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(9) + idle);
+    }
+
+    /// A byte through [`IdleIo`] in either direction is what counts as traffic.
+    #[tokio::test(start_paused = true)]
+    async fn idle_io_touches_the_clock_on_reads_and_writes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let clock = IdleClock::new();
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut io = IdleIo::new(near, clock.clone());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        io.write_all(b"x").await.unwrap();
+        let mut byte = [0u8; 1];
+        far.read_exact(&mut byte).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        far.write_all(b"y").await.unwrap();
+        io.read_exact(&mut byte).await.unwrap();
+        let started = Instant::now();
+        clock.expired(Duration::from_secs(5)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(5), "quiet since the read at 8 s");
     }
 }

@@ -87,7 +87,7 @@ async fn accept_loop(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let drain = Duration::from_secs(state.config.limits.drain_timeout_secs);
+    let drain = state.config.limits.drain_timeout;
     let drained = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("drain timeout after {drain:?}: closing {} connection(s)", tasks.len());
@@ -107,7 +107,7 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let clock = IdleClock::new();
     let io = IdleIo::new(stream, clock.clone());
-    let idle = Duration::from_secs(state.config.limits.idle_timeout_secs.max(1));
+    let idle = state.config.limits.idle_timeout;
     let metrics = Arc::clone(&state.metrics);
     let work = async move {
         match mode {

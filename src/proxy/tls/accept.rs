@@ -59,7 +59,7 @@ pub(crate) async fn accept<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let limit = Duration::from_secs(state.config.limits.handshake_timeout_secs.max(1));
+    let limit = state.config.limits.handshake_timeout;
     let handshake = async {
         let start = LazyConfigAcceptor::new(Acceptor::default(), io).await.map_err(TlsRefusal::Handshake)?;
         let sni = start.client_hello().server_name().map(|s| s.trim_end_matches('.').to_ascii_lowercase());

@@ -7,6 +7,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::num::NonZeroU64;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,7 +109,7 @@ pub fn init(dir: &Path) -> Result<bool, CertError> {
 
 impl CertStore {
     /// Loads the CA from `dir`, creating it first if missing, with a leaf cache of `cache_size` hosts.
-    pub fn open(dir: &Path, cache_size: u64) -> Result<CertStore, CertError> {
+    pub fn open(dir: &Path, cache_size: NonZeroU64) -> Result<CertStore, CertError> {
         init(dir)?;
         let (crt, key) = ca_paths(dir);
         let ca_key = read_key(&key)?;
@@ -119,7 +120,7 @@ impl CertStore {
             ca,
             ca_key,
             leaves: moka::sync::Cache::builder()
-                .max_capacity(cache_size.max(1))
+                .max_capacity(cache_size.get())
                 .time_to_live(LEAF_CACHE_TTL)
                 .build(),
             mints: AtomicU64::new(0),
@@ -210,7 +211,7 @@ mod tests {
         let mode = std::fs::metadata(ca_dir.join("ca.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let first = std::fs::read_to_string(ca_dir.join("ca.crt")).unwrap();
-        let store = CertStore::open(&ca_dir, 4).unwrap();
+        let store = CertStore::open(&ca_dir, NonZeroU64::new(4).unwrap()).unwrap();
         assert_eq!(store.ca_pem(), first);
     }
 
@@ -224,7 +225,7 @@ mod tests {
     #[test]
     fn second_lookup_is_a_cache_hit() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CertStore::open(dir.path(), 4).unwrap();
+        let store = CertStore::open(dir.path(), NonZeroU64::new(4).unwrap()).unwrap();
         let (_, hit) = store.server_config("api.ecr.us-east-1.amazonaws.com").unwrap();
         assert!(!hit);
         let (config, hit) = store.server_config("api.ecr.us-east-1.amazonaws.com").unwrap();

@@ -85,7 +85,7 @@ impl Upstream {
         let mut tls = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         tls.alpn_protocols = upstream_alpn(config.upstream_tls.http2);
         let routes = Arc::new(Routes::new(&config.upstreams));
-        let connect_timeout = Duration::from_secs(config.limits.upstream_connect_timeout_secs.max(1));
+        let connect_timeout = config.limits.upstream_connect_timeout;
         let connector = RoutedTls {
             tls: TlsConnector::from(Arc::new(tls)),
             routes: Arc::clone(&routes),
@@ -94,7 +94,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(config.limits.idle_timeout_secs.max(1)))
+            .pool_idle_timeout(config.limits.idle_timeout)
             .pool_max_idle_per_host(64)
             .http1_writev(false)
             .build(connector);
@@ -213,5 +213,37 @@ impl hyper::rt::Write for UpstreamIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `limits.upstream_connect_timeout_secs` on the paused clock: an upstream whose accept queue is full
+    /// never answers the SYN (the kernel drops it), and the dial fails with `Timeout` when the limit runs
+    /// out, in no real time. The connects that fill the queue complete at once, as loopback ones do.
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_connect_times_out_at_the_limit() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let limit = Duration::from_secs(7);
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let started = tokio::time::Instant::now();
+            match dial(&address, limit).await {
+                Ok(stream) => held.push(stream),
+                Err(ConnectError::Timeout(to, after)) => {
+                    let waited = started.elapsed();
+                    assert_eq!((to.as_str(), after), (address.as_str(), limit));
+                    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{} connects were all accepted by a listener with backlog 1", held.len());
     }
 }
