@@ -159,7 +159,7 @@ impl Default for CaConfig {
     }
 }
 
-/// One known caller and the ways the proxy recognises it (design.md §5).
+/// One known caller and the ways the proxy recognises it (ARCHITECTURE.md §5).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrincipalConfig {

@@ -162,7 +162,7 @@ async fn slow_headers_are_cut_off() {
     assert!(text.starts_with("HTTP/1.1 408") || text.is_empty(), "{text}");
 }
 
-/// design.md §7: a leaf is minted once per host, even when many connections ask for it at once.
+/// ARCHITECTURE.md §7: a leaf is minted once per host, even when many connections ask for it at once.
 #[tokio::test]
 async fn concurrent_first_use_mints_one_leaf() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
