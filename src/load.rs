@@ -134,11 +134,12 @@ pub fn load(
         return Ok((config, policies));
     };
     let read = read_file(path);
+    let hash = hash_entry(path, &read.fingerprint);
     seen.files.insert(path.to_path_buf(), read.fingerprint);
     let bytes = read.bytes.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let config = Config::parse(&String::from_utf8_lossy(&bytes), path)?;
     let mut policies = load_policies(&config, seen)?;
-    policies.hashes.insert("config".into(), hash_entry(path, &bytes));
+    policies.hashes.insert("config".into(), hash);
     Ok((config, policies))
 }
 
@@ -224,10 +225,11 @@ fn load_file(
     seen: &mut Fingerprints,
 ) -> Result<(Policy, PolicyHash), LoadError> {
     let read = read_file(path);
+    let hash = hash_entry(path, &read.fingerprint);
     seen.files.insert(path.to_path_buf(), read.fingerprint);
     let bytes = read.bytes.map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
     let policy = compile(path, &bytes, kind)?;
-    Ok((policy, hash_entry(path, &bytes)))
+    Ok((policy, hash))
 }
 
 /// Lints policy bytes as `vpce-proxy validate` does, so a load refuses exactly what the linter calls an
@@ -246,8 +248,14 @@ pub fn compile(path: &Path, bytes: &[u8], kind: PolicyKind) -> Result<Policy, Lo
     Policy::parse(text).map_err(|source| LoadError::Compile { path: path.to_path_buf(), source })
 }
 
-fn hash_entry(path: &Path, bytes: &[u8]) -> PolicyHash {
-    PolicyHash { file: path.display().to_string(), sha256: hex::encode(Sha256::digest(bytes)) }
+/// The `/healthz` entry for a file, from the digest its fingerprint already holds: the bytes are hashed
+/// once per read. A missing file is never reported (its read error fails the load first).
+fn hash_entry(path: &Path, fingerprint: &Fingerprint) -> PolicyHash {
+    let sha256 = match fingerprint {
+        Fingerprint::Present { sha256, .. } => hex::encode(sha256),
+        Fingerprint::Missing => String::new(),
+    };
+    PolicyHash { file: path.display().to_string(), sha256 }
 }
 
 /// The fingerprint of one file as last read.
