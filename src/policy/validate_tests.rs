@@ -20,6 +20,9 @@ const SID: &str = "IAM User Guide, IAM JSON policy elements: Sid";
 const OPERATORS: &str = "IAM User Guide, IAM JSON policy elements: Condition operators";
 const VARIABLES: &str = "IAM User Guide, IAM policy elements: Variables and tags";
 const GLOBAL_KEYS: &str = "IAM User Guide, AWS global condition context keys";
+const SAR_ECR: &str =
+    "Service Authorization Reference, Actions, resources, and condition keys for Amazon ECR";
+const SAR_S3: &str = "Service Authorization Reference, Actions, resources, and condition keys for Amazon S3";
 const ENDPOINT_DOC: &str = "AWS PrivateLink Guide, Control access to VPC endpoints using endpoint policies";
 const MARKETPLACE: &str = "AWS Marketplace blog policy with \"\" where \"*\" was meant";
 const LINT: &str = "vpce-proxy lint (not an AWS rule): the statement is almost certainly a mistake";
@@ -299,6 +302,46 @@ fn every_code_is_reported_where_the_mistake_is() {
             endpoint(
                 r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*",
                    "Condition": {"Bool": {@"aws:IsMagic": "true"}}"#,
+            ),
+        ),
+        (
+            SAR_ECR,
+            ENDPOINT,
+            "unknown-condition-key",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*",
+                   "Condition": {"StringEquals": {@"ecr:ResourceTags/team": "platform"}}"#,
+            ),
+        ),
+        (
+            SAR_S3,
+            ENDPOINT,
+            "unknown-condition-key",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": "*",
+                   "Condition": {"StringLike": {@"s3:prefx": "home/*"}}"#,
+            ),
+        ),
+        (
+            OPERATORS,
+            ENDPOINT,
+            "single-valued-operator-on-multivalued-key",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*",
+                   "Condition": {"StringLike": {@"aws:PrincipalOrgPaths": "o-a/r-b/*"}}"#,
+            ),
+        ),
+        (
+            SAR_ECR,
+            IDENTITY,
+            "registry-action-needs-star",
+            W,
+            endpoint(
+                r#""Effect": "Allow", "Action": ["ecr:PutImage", @"ecr:DescribePullThroughCacheRules"],
+                   "Resource": "arn:aws:ecr:us-east-1:709825985650:repository/len-s-mp/*""#,
             ),
         ),
         (

