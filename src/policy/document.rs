@@ -188,7 +188,7 @@ fn compile_statement(node: &Spanned, vars: bool) -> Result<Statement, PolicyErro
                 .into_iter()
                 .map(|(r, pos)| match r {
                     "" => Err(PolicyError::at(pos, "empty Resource; did you mean \"*\"?")),
-                    _ => Ok(match variables::compile(r, vars) {
+                    _ => Ok(match variables::compile_resource(r, vars) {
                         Some(t) => ResourceEntry::Dynamic(t),
                         None => ResourceEntry::Static(ResourcePattern::new(r)),
                     }),

@@ -32,11 +32,37 @@ pub(crate) struct Template {
 /// Splits `text` into pieces when it contains a variable; `None` when it is plain text (the common,
 /// allocation-free case) or when variables are not enabled by the policy Version.
 pub(crate) fn compile(text: &str, variables_enabled: bool) -> Option<Template> {
-    if !variables_enabled || !text.contains("${") {
+    compile_from(text, variables_enabled, 0)
+}
+
+/// [`compile`] for a Resource or NotResource entry. IAM substitutes variables there only in the resource
+/// part of an ARN ("Where you can use policy variables"), so a `${...}` in the partition, service, region
+/// or account stays literal text: compared as written, it matches no real ARN.
+pub(crate) fn compile_resource(text: &str, variables_enabled: bool) -> Option<Template> {
+    compile_from(text, variables_enabled, arn_prefix_len(text))
+}
+
+/// The length in bytes of an ARN's `arn:partition:service:region:account:` prefix, where a Resource entry
+/// cannot hold variables: the whole text when it has fewer than five colons (no resource part), and 0 for
+/// text that is not an ARN (`*`, or a plain name matched whole). Colons are counted as written, `${...}`
+/// included, because literal text is split into segments exactly so when it is matched.
+pub(crate) fn arn_prefix_len(text: &str) -> usize {
+    if !text.starts_with("arn:") {
+        return 0;
+    }
+    text.match_indices(':').nth(4).map_or(text.len(), |(colon, _)| colon + 1)
+}
+
+/// [`compile`] where the first `literal_len` bytes are plain text whatever they contain.
+fn compile_from(text: &str, variables_enabled: bool, literal_len: usize) -> Option<Template> {
+    let (literal, mut rest) = text.split_at(literal_len);
+    if !variables_enabled || !rest.contains("${") {
         return None;
     }
     let mut pieces = Vec::new();
-    let mut rest = text;
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal.into()));
+    }
     while let Some(start) = rest.find("${") {
         let Some(len) = rest[start..].find('}') else { break };
         if start > 0 {

@@ -153,3 +153,58 @@ fn variables_in_conditions() {
         assert_eq!(endpoint_allows(&policy(&text), &req), *expected, "{condition} with {context}");
     }
 }
+
+/// IAM User Guide, "IAM policy elements: Variables and tags", where you can use policy variables: in the
+/// Resource element a variable may only appear in the resource part of the ARN (after the fifth colon).
+/// Before it (partition, service, region, account) the `${...}` text is compared as written, so it matches
+/// no real ARN, a Resource entry grants nothing and a NotResource entry excludes nothing.
+#[test]
+fn variables_before_the_resource_part_are_literal() {
+    const APP_X: &str = "arn:aws:ecr:us-east-1:111122223333:repository/x";
+    const ACCOUNT_VAR: &str = "arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/x";
+    let user = r#"{"aws:username": "alice"}"#;
+    let region = r#"{"aws:RequestedRegion": "us-east-1"}"#;
+    let rows: &[(&str, &str, &str, &str, bool)] = &[
+        ("Resource", ACCOUNT_VAR, APP_X, "{}", false),
+        ("Resource", ACCOUNT_VAR, ACCOUNT_VAR, "{}", true),
+        ("Resource", "arn:aws:ecr:${aws:RequestedRegion}:111122223333:repository/x", APP_X, region, false),
+        ("Resource", "arn:${aws:username}:ecr:us-east-1:111122223333:repository/x", APP_X, user, false),
+        (
+            "Resource",
+            "arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/${aws:username}",
+            APP_X,
+            user,
+            false,
+        ),
+        // the resource part still substitutes
+        (
+            "Resource",
+            "arn:aws:ecr:us-east-1:111122223333:repository/${aws:username}",
+            APP_X,
+            r#"{"aws:username": "x"}"#,
+            true,
+        ),
+        ("Resource", "arn:aws:s3:::${aws:username}/*", "arn:aws:s3:::alice/k", user, true),
+        // NotResource: the literal entry excludes nothing
+        ("NotResource", ACCOUNT_VAR, APP_X, "{}", true),
+        (
+            "NotResource",
+            "arn:aws:ecr:us-east-1:111122223333:repository/${aws:username}",
+            APP_X,
+            r#"{"aws:username": "x"}"#,
+            false,
+        ),
+    ];
+    for (element, entry, target, context, expected) in rows {
+        let text = format!(
+            r#"{{"Version": "2012-10-17", "Statement": {{"Effect": "Allow", "Principal": "*",
+                "Action": "*", "{element}": "{entry}"}}}}"#
+        );
+        let req = request(ALICE, "ecr:BatchGetImage", target, context);
+        assert_eq!(
+            endpoint_allows(&policy(&text), &req),
+            *expected,
+            "{element} {entry} vs {target} {context}"
+        );
+    }
+}
