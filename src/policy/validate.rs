@@ -14,6 +14,7 @@ use super::iam;
 use super::iam_data::IAM_DATA_VERSION;
 use super::json::{self, Json, Key, Pos, Spanned};
 use super::operators::{parse_operator, BaseOperator, OperatorError, ParsedOperator, BASE_OPERATORS};
+use super::variables::arn_prefix_len;
 
 /// VPC endpoint policy size limit (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
 /// policies"): 20,480 characters, white space included, so every character of the file is counted.
@@ -66,6 +67,7 @@ pub(crate) const CODES: &[&str] = &[
     "single-valued-operator-on-multivalued-key",
     "registry-action-needs-star",
     "variable-needs-version",
+    "variable-in-arn-prefix",
     "policy-too-large",
 ];
 
@@ -641,7 +643,9 @@ impl<'t> Lint<'t> {
             if resource.is_empty() {
                 self.empty(&key.name, item);
             } else if !self.whitespace(&key.name, resource, item) {
-                self.variables(resource, item);
+                let prefix = arn_prefix_len(resource);
+                self.variable_in_arn_prefix(&key.name, resource, prefix, item);
+                self.variables(resource, prefix, item);
                 if resource != "*" {
                     self.arn(resource, item);
                 }
@@ -675,12 +679,13 @@ impl<'t> Lint<'t> {
         }
     }
 
-    /// Flags `${...}` under a Version where IAM does not substitute variables.
-    fn variables(&mut self, text: &str, value: &Spanned) {
+    /// Flags `${...}` under a Version where IAM does not substitute variables; only from byte `from` on,
+    /// since a variable before it is already reported as `variable-in-arn-prefix`, which no Version fixes.
+    fn variables(&mut self, text: &str, from: usize, value: &Spanned) {
         if self.variables_allowed {
             return;
         }
-        let Some(byte) = text.find("${") else { return };
+        let Some(byte) = text[from..].find("${").map(|at| from + at) else { return };
         let end = text[byte..].find('}').map_or(text.len(), |e| byte + e + 1);
         let message = format!(
             "{} is a policy variable, but without \"Version\": \"2012-10-17\" IAM matches it as literal text: \
@@ -689,6 +694,27 @@ impl<'t> Lint<'t> {
         );
         let pos = self.char_pos(value, text[..byte].chars().count());
         self.error(pos, "variable-needs-version", message);
+    }
+
+    /// Flags a `${...}` in the `arn:partition:service:region:account:` prefix of a Resource entry. IAM
+    /// substitutes variables only in the resource part (IAM User Guide, "IAM policy elements: Variables
+    /// and tags", where you can use policy variables) and compares this text as written. An error, not a
+    /// warning: the entry then matches no real ARN, so a Resource entry grants or denies nothing and a
+    /// NotResource entry excludes nothing, which widens the statement to every resource.
+    fn variable_in_arn_prefix(&mut self, element: &str, arn: &str, prefix_len: usize, value: &Spanned) {
+        let Some(byte) = arn[..prefix_len].find("${") else { return };
+        let end = arn[byte..].find('}').map_or(arn.len(), |e| byte + e + 1);
+        let segments = ["ARN", "partition", "service", "region", "account"];
+        let segment = segments[arn[..byte].matches(':').count().min(4)];
+        let effect = if element == "NotResource" { "excludes nothing" } else { "matches no real resource" };
+        let message = format!(
+            "{} is in the {segment} part of the {element} ARN, where IAM does not substitute variables: it is \
+             compared as literal text, so the entry {effect}; write the {segment} or \"*\" there, and compare \
+             the value in a Condition if needed (e.g. aws:ResourceAccount, aws:RequestedRegion)",
+            &arn[byte..end]
+        );
+        let pos = self.char_pos(value, arn[..byte].chars().count());
+        self.error(pos, "variable-in-arn-prefix", message);
     }
 
     fn condition(&mut self, condition: &Spanned) {
@@ -792,7 +818,7 @@ impl<'t> Lint<'t> {
         };
         for item in items {
             match &item.value {
-                Json::String(s) => self.variables(s, item),
+                Json::String(s) => self.variables(s, 0, item),
                 Json::Bool(_) | Json::Number(_) => {}
                 other => {
                     let message = format!(

@@ -372,6 +372,25 @@ fn every_code_is_reported_where_the_mistake_is() {
    "Resource": "arn:aws:s3:::bucket/home/@${aws:userid}/*"}}"#
                 .into(),
         ),
+        (
+            VARIABLES,
+            IDENTITY,
+            "variable-in-arn-prefix",
+            E,
+            endpoint(
+                r#""Effect": "Allow", "Action": "ecr:*",
+                   "Resource": "arn:aws:ecr:us-east-1:@${aws:PrincipalAccount}:repository/app""#,
+            ),
+        ),
+        (
+            VARIABLES,
+            ENDPOINT,
+            "variable-in-arn-prefix",
+            E,
+            r#"{"Version": "2008-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "ecr:*",
+   "NotResource": "arn:aws:ecr:@${aws:RequestedRegion}:111122223333:repository/${aws:username}"}]}"#
+                .into(),
+        ),
     ];
     let covered: Vec<&str> = rows.iter().map(|row| row.2).chain(["policy-too-large"]).collect();
     let untested: Vec<&&str> = CODES.iter().filter(|code| !covered.contains(code)).collect();
@@ -433,6 +452,12 @@ fn messages_name_the_fix() {
             ),
             "write \"arn:aws:ecr:us-east-1:111111111111:repository/*\"",
         ),
+        (
+            endpoint(
+                r#""Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/*""#,
+            ),
+            "${aws:PrincipalAccount} is in the account part of the Resource ARN",
+        ),
     ];
     for (text, fix) in cases {
         let findings = validate(&text, ENDPOINT);
@@ -492,4 +517,25 @@ fn kind_is_detected_from_principal_resource_and_file_name() {
     for (name, text, kind) in rows {
         assert_eq!(detect_kind(Path::new(name), text), kind, "{name}");
     }
+}
+
+/// IAM User Guide, "IAM policy elements: Variables and tags": a variable in the ARN prefix is literal under
+/// every Version, so it is reported once, as `variable-in-arn-prefix`, and not as a Version problem; one in
+/// the resource part of the same entry still needs 2012-10-17.
+#[test]
+fn a_variable_in_the_arn_prefix_is_not_a_version_problem() {
+    let text = r#"{"Version": "2008-10-17", "Statement": {"Effect": "Allow", "Action": "ecr:*",
+   "Resource": "arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/${aws:username}"}}"#;
+    let line = text.lines().nth(1).expect("two lines");
+    let at = |variable: &str| Pos { line: 2, col: line.find(variable).expect("in the text") as u32 + 1 };
+    let findings: Vec<(&str, Pos)> = validate(text, IDENTITY)
+        .iter()
+        .map(|f| (f.code, f.pos))
+        .filter(|(code, _)| code.starts_with("variable"))
+        .collect();
+    let expected = [
+        ("variable-in-arn-prefix", at("${aws:PrincipalAccount}")),
+        ("variable-needs-version", at("${aws:username}")),
+    ];
+    assert_eq!(findings, expected);
 }
