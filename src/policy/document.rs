@@ -69,9 +69,6 @@ pub(crate) enum ResourceEntry {
 pub(crate) struct PrincipalMatch {
     pub(crate) negated: bool,
     pub(crate) entries: Vec<PrincipalEntry>,
-    /// Every entry names a whole account: in a resource policy such a statement delegates to the account's
-    /// identity policies instead of granting by itself.
-    pub(crate) account_only: bool,
 }
 
 /// One principal the policy names.
@@ -79,7 +76,9 @@ pub(crate) struct PrincipalMatch {
 pub(crate) enum PrincipalEntry {
     /// `"*"` or `{"AWS": "*"}`: everyone, anonymous included.
     Anyone,
-    /// `"111122223333"` or `arn:aws:iam::111122223333:root`: every principal of the account.
+    /// `"111122223333"` or `arn:aws:iam::111122223333:root`: every principal of the account. In a resource
+    /// policy it delegates to the account's identity policies instead of granting by itself; whether a
+    /// request was reached only through such entries is decided per request, in `evaluate`.
     Account(Box<str>),
     /// An IAM role ARN; also matches the role's sessions (`arn:aws:sts::ACCT:assumed-role/NAME/...`).
     Role { arn: Box<str>, account: Box<str>, name: Box<str> },
@@ -248,8 +247,7 @@ fn compile_principal(node: &Spanned, negated: bool) -> Result<PrincipalMatch, Po
             return Err(PolicyError::at(node.pos, msg));
         }
     }
-    let account_only = !entries.is_empty() && entries.iter().all(|e| matches!(e, PrincipalEntry::Account(_)));
-    Ok(PrincipalMatch { negated, entries, account_only })
+    Ok(PrincipalMatch { negated, entries })
 }
 
 /// Classifies one `"AWS"` principal value.

@@ -97,8 +97,9 @@ pub fn denial_message(
 
 /// Decides a request against the layers with AWS's evaluation logic: an explicit deny anywhere wins;
 /// the endpoint policy, when present, must allow; with identity or resource policies configured,
-/// same-account requests need an identity or a (non-delegating) resource allow, cross-account requests
-/// both, and anonymous requests a resource-policy allow.
+/// same-account requests need an identity allow or a resource allow that reached the caller through more
+/// than an account entry ([`Reach`]), cross-account requests both, and anonymous requests a
+/// resource-policy allow.
 pub fn decide(layers: &PolicyLayers<'_>, request: &AuthzRequest) -> Decision {
     let facts = Facts::new(request);
     let mut matched = Vec::new();
@@ -150,12 +151,26 @@ pub fn decide(layers: &PolicyLayers<'_>, request: &AuthzRequest) -> Decision {
     }
 }
 
+/// How a matching statement reached the caller. Naming an account in a resource policy delegates to that
+/// account's identity policies (IAM User Guide, "IAM JSON policy elements: Principal", AWS account
+/// principals), so an allow reached only through account entries needs an identity-policy allow as well,
+/// even in the same account; one that matches through any other entry grants by itself ("Policy
+/// evaluation logic"). Decided per request, because one Principal list may hold both kinds; ordered so that
+/// the strongest entry a caller matches wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reach {
+    /// Only through `"ACCOUNT"` / `arn:P:iam::ACCOUNT:root` entries.
+    Account,
+    /// Through an entry naming the caller or everyone, through NotPrincipal, or with no Principal at all.
+    Caller,
+}
+
 /// What one layer said.
 #[derive(Debug, Clone, Copy, Default)]
 struct LayerResult {
     deny: bool,
     allow: bool,
-    /// An allow from a statement that grants by itself (not one naming only an account).
+    /// An allow from a statement that grants by itself: one that reached the caller as [`Reach::Caller`].
     grants: bool,
 }
 
@@ -170,26 +185,30 @@ impl LayerResult {
 fn evaluate(policy: &Policy, layer: Layer, facts: &Facts<'_>, matched: &mut Vec<Matched>) -> LayerResult {
     let mut result = LayerResult::default();
     for statement in &policy.statements {
-        if !statement_applies(statement, facts) {
-            continue;
-        }
+        let Some(reach) = statement_applies(statement, facts) else { continue };
         matched.push(Matched { policy: layer, sid: statement.sid.clone(), effect: statement.effect });
         match statement.effect {
             Effect::Deny => result.deny = true,
             Effect::Allow => {
                 result.allow = true;
-                result.grants |= !statement.principal.as_ref().is_some_and(|p| p.account_only && !p.negated);
+                result.grants |= reach == Reach::Caller;
             }
         }
     }
     result
 }
 
-fn statement_applies(statement: &Statement, facts: &Facts<'_>) -> bool {
-    actions_match(&statement.actions, &facts.request.action)
-        && statement.principal.as_ref().map_or(true, |p| principal_matches(p, facts))
-        && statement.resources.as_ref().map_or(true, |r| resources_match(r, facts))
-        && statement.condition.holds(facts)
+/// Whether the statement applies to the request, and if so how its Principal reached the caller.
+fn statement_applies(statement: &Statement, facts: &Facts<'_>) -> Option<Reach> {
+    if !actions_match(&statement.actions, &facts.request.action) {
+        return None;
+    }
+    let reach = match &statement.principal {
+        None => Reach::Caller,
+        Some(principal) => principal_reach(principal, facts)?,
+    };
+    let resources = statement.resources.as_ref().map_or(true, |r| resources_match(r, facts));
+    (resources && statement.condition.holds(facts)).then_some(reach)
 }
 
 fn actions_match(actions: &Negatable<Vec<super::matching::Glob>>, action: &str) -> bool {
@@ -207,15 +226,34 @@ fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>)
     any != resources.negated
 }
 
-fn principal_matches(principal: &PrincipalMatch, facts: &Facts<'_>) -> bool {
+/// The strongest [`Reach`] among the entries that match the caller; `None` when none does. A NotPrincipal
+/// reaches everyone it does not list, and reaches them as themselves.
+fn principal_reach(principal: &PrincipalMatch, facts: &Facts<'_>) -> Option<Reach> {
+    let reach = principal
+        .entries
+        .iter()
+        .filter(|entry| entry_matches(entry, facts))
+        .map(|entry| match entry {
+            PrincipalEntry::Account(_) => Reach::Account,
+            _ => Reach::Caller,
+        })
+        .max();
+    if principal.negated {
+        reach.is_none().then_some(Reach::Caller)
+    } else {
+        reach
+    }
+}
+
+/// Whether one Principal entry names the caller; a role entry also names the role's sessions.
+fn entry_matches(entry: &PrincipalEntry, facts: &Facts<'_>) -> bool {
     let caller = facts.request.principal.as_str();
-    let any = principal.entries.iter().any(|entry| match entry {
+    match entry {
         PrincipalEntry::Anyone => true,
         PrincipalEntry::Account(account) => facts.principal_account == Some(&**account),
         PrincipalEntry::Exact(arn) => **arn == *caller,
         PrincipalEntry::Role { arn, account, name } => {
             **arn == *caller || assumed_role(caller).is_some_and(|(a, n)| a == &**account && n == &**name)
         }
-    });
-    any != principal.negated
+    }
 }

@@ -15,6 +15,17 @@ const RESOURCE_ACCOUNT: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid":
     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "ecr:*"}}"#;
 const RESOURCE_ACCOUNT_ID: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Acct", "Effect": "Allow",
     "Principal": {"AWS": "111122223333"}, "Action": "ecr:*"}}"#;
+/// Mixed Principal lists: an account entry next to a specific principal (IAM User Guide, "IAM JSON policy
+/// elements: Principal", AWS account principals).
+const RESOURCE_ACCOUNT_AND_BOB: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Mixed", "Effect": "Allow",
+    "Principal": {"AWS": ["111122223333", "arn:aws:iam::444455556666:user/bob"]}, "Action": "ecr:*"}}"#;
+const RESOURCE_ROOT_AND_BOB: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Mixed", "Effect": "Allow",
+    "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:user/bob"]},
+    "Action": "ecr:*"}}"#;
+const RESOURCE_ACCOUNT_AND_ALICE: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Mixed", "Effect": "Allow",
+    "Principal": {"AWS": ["111122223333", "arn:aws:iam::111122223333:user/alice"]}, "Action": "ecr:*"}}"#;
+const RESOURCE_ACCOUNT_AND_ANYONE: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Mixed", "Effect": "Allow",
+    "Principal": {"AWS": ["111122223333", "*"]}, "Action": "ecr:*"}}"#;
 const RESOURCE_BOB: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Bob", "Effect": "Allow",
     "Principal": {"AWS": "arn:aws:iam::444455556666:user/bob"}, "Action": "ecr:PutImage"}}"#;
 const RESOURCE_ALICE: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Alice", "Effect": "Allow",
@@ -28,6 +39,7 @@ const ENDPOINT_DENY_PUSH: &str = r#"{"Statement": [{"Effect": "Allow", "Principa
 
 const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
 const BOB: &str = "arn:aws:iam::444455556666:user/bob";
+const CAROL: &str = "arn:aws:iam::111122223333:user/carol";
 const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/app";
 
 struct Row {
@@ -85,6 +97,15 @@ fn layer_logic() {
         row(None, None, Some(RESOURCE_ACCOUNT), ALICE, ImplicitDeny, Some(Identity)),
         row(None, None, Some(RESOURCE_ACCOUNT_ID), ALICE, ImplicitDeny, Some(Identity)),
         row(None, Some(IDENTITY_PUSH), Some(RESOURCE_ACCOUNT), ALICE, Allow, None),
+        // ... decided per matched entry: reached only through the account entry, it still delegates
+        row(None, None, Some(RESOURCE_ACCOUNT_AND_BOB), ALICE, ImplicitDeny, Some(Identity)),
+        row(None, None, Some(RESOURCE_ROOT_AND_BOB), ALICE, ImplicitDeny, Some(Identity)),
+        row(None, Some(IDENTITY_PUSH), Some(RESOURCE_ACCOUNT_AND_BOB), ALICE, Allow, None),
+        row(None, None, Some(RESOURCE_ACCOUNT_AND_ALICE), CAROL, ImplicitDeny, Some(Identity)),
+        row(None, Some(IDENTITY_PUSH), Some(RESOURCE_ACCOUNT_AND_ALICE), CAROL, Allow, None),
+        // ... while an entry naming the caller (or everyone) grants by itself in the same account
+        row(None, None, Some(RESOURCE_ACCOUNT_AND_ALICE), ALICE, Allow, None),
+        row(None, None, Some(RESOURCE_ACCOUNT_AND_ANYONE), CAROL, Allow, None),
         // cross account: both sides must allow
         row(None, Some(IDENTITY_PUSH), None, BOB, ImplicitDeny, Some(Resource)),
         row(
@@ -97,6 +118,8 @@ fn layer_logic() {
         ),
         row(None, Some(IDENTITY_PUSH), Some(RESOURCE_BOB), BOB, Allow, None),
         row(None, None, Some(RESOURCE_BOB), BOB, ImplicitDeny, Some(Identity)),
+        row(None, None, Some(RESOURCE_ACCOUNT_AND_BOB), BOB, ImplicitDeny, Some(Identity)),
+        row(None, Some(IDENTITY_PUSH), Some(RESOURCE_ACCOUNT_AND_BOB), BOB, Allow, None),
         row(None, Some(IDENTITY_PUSH), Some(RESOURCE_ALICE), BOB, ImplicitDeny, Some(Resource)),
         row(
             Some(ENDPOINT_PULL_ONLY),
