@@ -4,6 +4,7 @@
 //! An `Authorizer` is immutable apart from the registry tokens it learns ([`Bindings`]), shared across
 //! tasks, and swapped whole on reload, when the new one adopts the old one's learned tokens.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,9 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::bindings::Bindings;
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
-    classify_host, content_length, hosts, BodyView, Classification, Refusal, RequestHead, Service,
+    classify_host, content_length, hosts, BodyView, Classification, PrincipalSource, Refusal, RequestHead,
+    Service,
 };
 use crate::config::{Config, Endpoint};
+use crate::directory::Directory;
 use crate::load::{service_index, LoadedPolicies};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
 
@@ -33,6 +36,8 @@ pub struct Verdict {
     pub classification: Classification,
     /// The principal ARN or `anonymous`.
     pub principal: String,
+    /// How the caller was recognised (explain says why a signed caller is `anonymous`).
+    pub principal_source: PrincipalSource,
     /// The combined decision over every permission the request needs (first refusal wins).
     pub decision: Decision,
 }
@@ -43,6 +48,10 @@ pub struct Authorizer {
     endpoint_policies: [Policy; 3],
     identity_policies: Vec<Option<Vec<Policy>>>,
     principals: Principals,
+    /// Account, repository and bucket facts: the resource context keys.
+    directory: Directory,
+    /// Repository policies by repository ARN (the resource layer).
+    repository_policies: HashMap<String, Policy>,
     /// Registry tokens learned from GetAuthorizationToken responses, carried over on reload.
     bindings: Bindings,
     endpoint: Endpoint,
@@ -59,11 +68,13 @@ impl Authorizer {
     /// compiled from that config's files (so what decides is what `/healthz` hashed). It starts with no
     /// learned registry tokens; a reload hands them over with [`Authorizer::adopt_learned`].
     pub fn new(config: &Config, policies: LoadedPolicies) -> Authorizer {
-        let LoadedPolicies { endpoint, identity, principals, .. } = policies;
+        let LoadedPolicies { endpoint, identity, principals, directory, repository, .. } = policies;
         Authorizer {
             endpoint_policies: endpoint,
             identity_policies: identity,
             principals,
+            directory,
+            repository_policies: repository,
             bindings: Bindings::new(),
             endpoint: config.endpoint.clone(),
             max_body: config.limits.max_classify_body_bytes,
@@ -102,7 +113,7 @@ impl Authorizer {
         self.fill_context(&caller, secs, &mut classification.context);
         let principal = self.principals.arn(&caller).to_string();
         let decision = self.decide_all(&caller, principal.clone(), &mut classification);
-        Ok(Verdict { classification, principal, decision })
+        Ok(Verdict { classification, principal, principal_source: caller.source, decision })
     }
 
     /// Whether the bytes handed over are the whole body (see [`Authorizer::body_needed`]).
@@ -133,13 +144,11 @@ impl Authorizer {
     }
 
     /// Every permission must be allowed; the first refusal is the answer. The context moves into one
-    /// request and back, so a request needing several permissions copies nothing.
+    /// request and back, so a request needing several permissions copies nothing; each permission gets
+    /// its own resource keys (a blob mount's source repository has its own tags and owner).
     fn decide_all(&self, caller: &Caller, principal: String, c: &mut Classification) -> Decision {
-        let layers = PolicyLayers {
-            endpoint: Some(&self.endpoint_policies[service_index(c.host.service)]),
-            identity: caller.index.and_then(|i| self.identity_policies[i].as_deref()),
-            resource: None,
-        };
+        let identity = caller.index.and_then(|i| self.identity_policies[i].as_deref());
+        let endpoint = Some(&self.endpoint_policies[service_index(c.host.service)]);
         let mut request = AuthzRequest {
             principal,
             action: String::new(),
@@ -149,23 +158,25 @@ impl Authorizer {
         };
         let mut combined =
             Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
+        let mut resource_keys = Vec::new();
         for permission in c.permission.iter().chain(&c.additional) {
+            resource_keys.iter().for_each(|k: &String| request.context.remove(k));
             request.action.clone_from(&permission.action);
             request.resource.clone_from(&permission.resource);
-            request.resource_account.clone_from(&permission.resource_account);
-            if let Some(account) = &permission.resource_account {
-                request.context.set("aws:ResourceAccount", account.clone());
-            }
-            let decision = decide(&layers, &request);
+            request.resource_account = self.directory.resource_account(permission);
+            resource_keys = self.directory.resource_context(permission, &mut request.context);
+            let resource = self.repository_policies.get(&permission.resource);
+            let decision = decide(&PolicyLayers { endpoint, identity, resource }, &request);
             if decision.outcome != Outcome::Allow {
                 combined = decision;
                 break;
             }
             combined.matched.extend(decision.matched);
         }
+        resource_keys.iter().for_each(|k| request.context.remove(k));
         c.context = request.context;
-        if let Some(account) = c.permission.as_ref().and_then(|p| p.resource_account.clone()) {
-            c.context.set("aws:ResourceAccount", account);
+        if let Some(permission) = &c.permission {
+            self.directory.resource_context(permission, &mut c.context);
         }
         combined
     }

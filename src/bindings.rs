@@ -112,7 +112,7 @@ mod tests {
         let dev = PrincipalConfig { arn: DEV.into(), ..Default::default() };
         let alice =
             PrincipalConfig { arn: "arn:aws:iam::111122223333:user/ops/alice".into(), ..Default::default() };
-        Principals::new(&[dev, alice]).unwrap()
+        Principals::new(&[dev, alice], &[]).unwrap()
     }
 
     fn basic_head(token: &str) -> http::HeaderMap {
@@ -141,7 +141,7 @@ mod tests {
         );
         assert_eq!(b.learn(body.as_bytes(), DEV, 1000), 1);
         let headers = basic_head("secret-password");
-        assert_eq!(resolve(&p, &b, &headers, 1999), Caller { index: Some(0), source: Source::RegistryToken });
+        assert_eq!(resolve(&p, &b, &headers, 1999), Caller::known(0, Source::RegistryToken));
         assert_eq!(resolve(&p, &b, &headers, 2000).source, Source::Anonymous, "expired");
         assert_eq!(resolve(&p, &b, &basic_head("other"), 1500).source, Source::Anonymous);
         assert_eq!(b.learn(b"not json", DEV, 1000), 0);

@@ -6,6 +6,8 @@
 //!   reload and `explain`);
 //! - [`classify`] turns an HTTP request into an IAM question (service, action, resource, principal);
 //! - [`policy`] answers it exactly as AWS would (endpoint, identity and resource policies);
+//! - [`directory`] holds what the endpoint is told about accounts, repositories and buckets (the
+//!   resource context keys);
 //! - [`authorize`] joins the two: the one call the proxy and `explain` make per request, remembering
 //!   the registry tokens it saw issued in [`bindings`];
 //! - [`proxy`] wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
@@ -23,6 +25,7 @@ pub mod bindings;
 pub mod classify;
 pub mod commands;
 pub mod config;
+pub mod directory;
 pub mod load;
 pub mod policy;
 pub mod proxy;

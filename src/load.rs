@@ -10,7 +10,7 @@
 //!
 //! Not in `policy/`, which does no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -20,6 +20,7 @@ use crate::admin::{PolicyHash, PolicyHashes};
 use crate::classify::principal::{PrincipalError, Principals};
 use crate::classify::Service;
 use crate::config::{Config, ConfigError};
+use crate::directory::{Directory, DirectoryError};
 use crate::policy::validate::{validate, Finding, PolicyKind, Severity};
 use crate::policy::{Policy, PolicyError};
 
@@ -66,6 +67,9 @@ pub enum LoadError {
     /// Two principals claim the same credential, or one is incomplete.
     #[error(transparent)]
     Principals(#[from] PrincipalError),
+    /// An `[[account]]`, `[[repository]]` or `[[bucket]]` entry is malformed or repeated.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
 }
 
 /// `FILE:LINE:COL severity code message`, as `vpce-proxy validate` prints a finding.
@@ -93,6 +97,10 @@ pub struct LoadedPolicies {
     pub(crate) identity: Vec<Option<Vec<Policy>>>,
     /// The configured principals, checked for conflicting claims.
     pub(crate) principals: Principals,
+    /// Account, repository and bucket facts (ARCHITECTURE.md §9).
+    pub(crate) directory: Directory,
+    /// Repository (resource-based) policies by repository ARN.
+    pub(crate) repository: HashMap<String, Policy>,
     hashes: PolicyHashes,
 }
 
@@ -107,7 +115,7 @@ impl LoadedPolicies {
         self.identity.get(index)?.as_deref()
     }
 
-    /// Role (`config`, a service key, `identity:ARN`) -> file and SHA-256, for `/healthz`.
+    /// Role (`config`, a service key, `identity:ARN`, `repository:ARN`) -> file and SHA-256, for `/healthz`.
     pub fn hashes(&self) -> &PolicyHashes {
         &self.hashes
     }
@@ -155,11 +163,20 @@ pub fn load_policies(config: &Config, seen: &mut Fingerprints) -> Result<LoadedP
         }
     }
     let identity = config.principals.iter().map(|p| files.identity(&p.arn, &p.identity_policies)).collect();
-    let principals = Principals::new(&config.principals);
+    let mut repository = HashMap::new();
+    for repo in &config.repositories {
+        let Some(path) = &repo.policy else { continue };
+        if let Some(policy) = files.policy(format!("repository:{}", repo.arn), path, PolicyKind::Resource) {
+            repository.insert(repo.arn.clone(), policy);
+        }
+    }
+    let principals = Principals::new(&config.principals, &config.accounts);
+    let directory = Directory::new(config);
     if let Some(error) = files.first_error {
         return Err(error);
     }
-    Ok(LoadedPolicies { endpoint, identity, principals: principals?, hashes: files.hashes })
+    let (principals, directory) = (principals?, directory?);
+    Ok(LoadedPolicies { endpoint, identity, principals, directory, repository, hashes: files.hashes })
 }
 
 /// One policy file read as one kind, and what it compiled to (`None`: it failed, and the load's first

@@ -113,13 +113,14 @@ fn cross_account_needs_the_resource_policy() {
 }
 
 /// Context values: arrays are multivalued, numbers and booleans become text (IAM User Guide, "Set operators
-/// for multivalued context keys").
+/// for multivalued context keys"). The action is outside the IAM tables, so each key reaches its operator
+/// (no S3 action is given both `aws:TagKeys` and `s3:max-keys`).
 #[test]
 fn context_arrays_numbers_and_booleans() {
     let case = r#"{"endpoint_policy": {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*",
         "Action": "*", "Resource": "*", "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]},
         "Bool": {"aws:SecureTransport": "true"}, "NumericLessThan": {"s3:max-keys": "100"}}}},
-      "request": {"principal": "anonymous", "action": "s3:ListBucket", "resource": "arn:aws:s3:::b",
+      "request": {"principal": "anonymous", "action": "lab:Operate", "resource": "arn:aws:s3:::b",
         "context": {"aws:TagKeys": ["a"], "aws:SecureTransport": true, "s3:max-keys": 10}}}"#;
     assert_eq!(json(&simulate_stdin(case))["decision"], "Allow");
     let widened = case.replace(r#"["a"]"#, r#"["a", "z"]"#);

@@ -14,6 +14,8 @@ pub(crate) enum Field {
     Str(String),
     /// An array whose items are all strings.
     StrList(Vec<String>),
+    /// An array of `{"Key": K, "Value": V}` string pairs (ECR's `tags`).
+    Tags(Vec<(String, String)>),
     /// Anything else (numbers, objects, mixed arrays, or a value cut off by the prefix).
     Other,
 }
@@ -54,10 +56,23 @@ fn reduce(value: &Json) -> Field {
         Json::String(s) => Field::Str(s.clone()),
         Json::Array(items) => {
             let strings: Option<Vec<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
-            strings.map_or(Field::Other, Field::StrList)
+            let tags = || items.iter().map(|i| tag(&i.value)).collect::<Option<Vec<_>>>();
+            match (strings, items.is_empty()) {
+                (Some(strings), _) => Field::StrList(strings),
+                (None, false) => tags().map_or(Field::Other, Field::Tags),
+                (None, true) => Field::Other,
+            }
         }
         _ => Field::Other,
     }
+}
+
+/// `{"Key": K, "Value": V}` with string members and nothing else.
+fn tag(item: &Json) -> Option<(String, String)> {
+    let Json::Object(members) = item else { return None };
+    let text = |name: &str| members.iter().find(|(k, _)| k.name == name).and_then(|(_, v)| v.as_str());
+    let (key, value) = (text("Key")?, text("Value")?);
+    (members.len() == 2).then(|| (key.to_string(), value.to_string()))
 }
 
 /// Reads top-level members of a truncated body; a member whose value is cut off is recorded as

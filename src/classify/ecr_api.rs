@@ -7,6 +7,7 @@
 
 use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::RequestContext;
 
 /// Mappings taken from the API model (botocore's `ecr` 2015-09-21 model, 58 operations) without confirmation
 /// from the Service Authorization Reference at the time of writing: the 2025 operations
@@ -144,6 +145,7 @@ pub(crate) fn classify(
     head: &RequestHead<'_>,
     body: Option<BodyView<'_>>,
     caller_account: Option<&str>,
+    context: &mut RequestContext,
 ) -> Result<(Permission, Vec<Permission>), Refusal> {
     if head.method != "POST" || head.path != "/" {
         return Err(Refusal(format!("ECR API calls are POST /, not {} {}", head.method, head.path)));
@@ -151,6 +153,7 @@ pub(crate) fn classify(
     let (op, action, scope) = operation(head)?;
     let fields = read_fields(op, body)?;
     check_key_spelling(&fields)?;
+    super::tags::request_tags(op, &fields, context)?;
     let account = registry_account(&fields, caller_account)?;
     match scope {
         Scope::Registry => Ok((

@@ -6,15 +6,18 @@
 //! would execute. [`hosts`] says which endpoint a name belongs to; [`ecr_api`], [`registry`] and [`s3`]
 //! map a request on each; [`sigv4`] and [`principal`] say who signed it.
 
+mod access_key;
 pub(crate) mod body;
 pub(crate) mod ecr_api;
 pub(crate) mod hosts;
 mod model;
 mod parse;
 pub(crate) mod principal;
+mod principal_keys;
 pub(crate) mod registry;
 pub(crate) mod s3;
 pub(crate) mod sigv4;
+mod tags;
 
 use crate::policy::RequestContext;
 
@@ -23,6 +26,7 @@ pub use self::parse::{
     basic_credentials, basic_token, content_length, decode, has_body, query_pairs, repository_permission,
     single_header,
 };
+pub use self::principal::Source as PrincipalSource;
 
 /// Keys a request's context typically ends with (region, principal, clock, endpoint, resource account).
 const CONTEXT_KEYS: usize = 24;
@@ -41,7 +45,7 @@ pub fn classify_host(
     context.set("aws:RequestedRegion", host.region.clone());
     let (permission, additional) = match host.service {
         Service::EcrApi => {
-            let (main, more) = ecr_api::classify(&host, head, body, caller_account)?;
+            let (main, more) = ecr_api::classify(&host, head, body, caller_account, &mut context)?;
             (Some(main), more)
         }
         Service::EcrDkr => registry::classify(&host, head.method, head.path, has_body(head.headers))?,

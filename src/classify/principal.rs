@@ -15,15 +15,17 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
+use super::access_key::account_of_key_id;
+use super::principal_keys::{anonymous_context, principal_context, unconfigured_key_context, ArnFacts};
 use super::sigv4::{self, SigV4};
 use super::{basic_token, single_header, BodyView, Refusal, RequestHead};
-use crate::config::PrincipalConfig;
-use crate::policy::{ContextValue, RequestContext, ANONYMOUS};
+use crate::config::{AccountConfig, PrincipalConfig};
+use crate::policy::{RequestContext, ANONYMOUS};
 
 /// How the caller was recognised, for explain output and the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Source {
+pub enum Source {
     /// An access key id in a SigV4 signature.
     Sigv4,
     /// A registry Basic token, static or learned from GetAuthorizationToken.
@@ -33,6 +35,8 @@ pub(crate) enum Source {
     /// The client's address (`source_cidrs`).
     #[serde(rename = "source_cidr")]
     Cidr,
+    /// A SigV4 access key id no principal names: `anonymous`, of the account the key id encodes.
+    UnconfiguredKey,
     /// None of the above: `anonymous`.
     Anonymous,
 }
@@ -40,10 +44,25 @@ pub(crate) enum Source {
 /// The resolved caller: an index into the configured principals, or anonymous.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
-    /// Index into [`Principals::get`]; `None` for anonymous.
+    /// Index into the configured principals; `None` for anonymous.
     pub index: Option<usize>,
     /// How it was recognised.
     pub source: Source,
+    /// For an anonymous caller that signed with an access key id no principal names: the account the
+    /// key id belongs to ([`account_of_key_id`]).
+    pub key_account: Option<String>,
+}
+
+impl Caller {
+    /// A caller recognised as configured principal `index`.
+    pub(crate) fn known(index: usize, source: Source) -> Caller {
+        Caller { index: Some(index), source, key_account: None }
+    }
+
+    /// A caller none of the configured principals is.
+    pub(crate) fn anonymous() -> Caller {
+        Caller { index: None, source: Source::Anonymous, key_account: None }
+    }
 }
 
 /// Why the principals in a config cannot be used together.
@@ -70,33 +89,13 @@ pub(crate) struct Principals {
     /// Each principal's context keys, built once: deriving them (ARN parsing, key lowercasing) per
     /// request was a visible share of the proxy's CPU.
     contexts: Vec<RequestContext>,
+    /// The `[[account]]` facts, for the organization of callers known only by their key's account.
+    accounts: Vec<AccountConfig>,
 }
 
-/// The `aws:Principal*`, `aws:username` and `aws:userid` keys of one configured principal.
-fn principal_context(p: &PrincipalConfig) -> RequestContext {
-    let mut ctx = RequestContext::new();
-    let facts = ArnFacts::of(&p.arn);
-    ctx.set("aws:PrincipalArn", facts.principal_arn);
-    if let Some(account) = p.account.clone().or(facts.account) {
-        if facts.kind == "Account" {
-            ctx.set("aws:userid", account.clone());
-        }
-        ctx.set("aws:PrincipalAccount", account);
-    }
-    ctx.set("aws:PrincipalType", facts.kind);
-    if let Some(name) = facts.username {
-        ctx.set("aws:username", name);
-    }
-    if let Some(org) = &p.org_id {
-        ctx.set("aws:PrincipalOrgID", org.clone());
-    }
-    if !p.org_paths.is_empty() {
-        ctx.insert("aws:PrincipalOrgPaths", ContextValue::Multi(p.org_paths.clone()));
-    }
-    for (k, v) in &p.tags {
-        ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
-    }
-    ctx
+/// How a principal is named in decisions: its ARN, or a service principal's service name.
+fn name(p: &PrincipalConfig) -> &str {
+    p.service.as_deref().unwrap_or(&p.arn)
 }
 
 /// Tokens are looked up by hash, so no map of tokens, static or learned, holds a usable credential.
@@ -106,14 +105,26 @@ pub(crate) fn token_key(password: &str) -> [u8; 32] {
 
 impl Principals {
     /// Indexes the principals; a key id, token or proxy user claimed twice is an error, not a guess.
-    pub(crate) fn new(list: &[PrincipalConfig]) -> Result<Principals, PrincipalError> {
+    pub(crate) fn new(
+        list: &[PrincipalConfig],
+        accounts: &[AccountConfig],
+    ) -> Result<Principals, PrincipalError> {
         let mut by_key_id = HashMap::new();
         let mut static_tokens = HashMap::new();
         let mut proxy_users = HashMap::new();
         for (i, p) in list.iter().enumerate() {
-            let err = |m: &str| PrincipalError { arn: p.arn.clone(), message: m.to_string() };
-            if p.arn.is_empty() {
-                return Err(err("arn is empty"));
+            let err = |m: &str| PrincipalError { arn: name(p).to_string(), message: m.to_string() };
+            match (p.arn.is_empty(), &p.service) {
+                (true, None) => {
+                    return Err(err("arn is empty (set arn, or service for a service principal)"))
+                }
+                (false, Some(_)) => {
+                    return Err(err("a service principal has no arn: set one of arn, service"))
+                }
+                (_, Some(s)) if !s.ends_with(".amazonaws.com") => {
+                    return Err(err("service must be a service principal name such as ecr.amazonaws.com"))
+                }
+                _ => {}
             }
             for key in &p.access_key_ids {
                 if by_key_id.insert(key.clone(), i).is_some() {
@@ -135,18 +146,19 @@ impl Principals {
                 _ => return Err(err("proxy_user and proxy_password go together")),
             }
         }
-        let contexts = list.iter().map(principal_context).collect();
-        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, contexts })
+        let contexts = list.iter().map(|p| principal_context(p, accounts)).collect();
+        let accounts = accounts.to_vec();
+        Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, contexts, accounts })
     }
 
     /// The first principal with this ARN (to bind a token to the caller a verdict names).
     pub(crate) fn index_of(&self, arn: &str) -> Option<usize> {
-        self.list.iter().position(|p| p.arn == arn)
+        self.list.iter().position(|p| name(p) == arn)
     }
 
-    /// The caller's ARN or `anonymous`.
+    /// The caller's ARN (a service principal's name) or `anonymous`.
     pub(crate) fn arn(&self, caller: &Caller) -> &str {
-        caller.index.map_or(ANONYMOUS, |i| self.list[i].arn.as_str())
+        caller.index.map_or(ANONYMOUS, |i| name(&self.list[i]))
     }
 
     /// Resolves the caller of one request; a SigV4 signature that fails verification is refused. A
@@ -163,20 +175,20 @@ impl Principals {
             return self.by_signature(&sig, head, body);
         }
         if let Some(index) = self.by_basic_token(head, learned)? {
-            return Ok(Caller { index: Some(index), source: Source::RegistryToken });
+            return Ok(Caller::known(index, Source::RegistryToken));
         }
         if let Some((u, p)) = proxy_credentials {
             if let Some(&i) = self.proxy_users.get(&(u.to_string(), p.to_string())) {
-                return Ok(Caller { index: Some(i), source: Source::ProxyCredentials });
+                return Ok(Caller::known(i, Source::ProxyCredentials));
             }
         }
         if let Some(ip) = client {
             let hit = self.list.iter().position(|p| p.source_cidrs.iter().any(|net| net.contains(&ip)));
             if let Some(i) = hit {
-                return Ok(Caller { index: Some(i), source: Source::Cidr });
+                return Ok(Caller::known(i, Source::Cidr));
             }
         }
-        Ok(Caller { index: None, source: Source::Anonymous })
+        Ok(Caller::anonymous())
     }
 
     fn by_signature(
@@ -186,12 +198,14 @@ impl Principals {
         body: Option<BodyView<'_>>,
     ) -> Result<Caller, Refusal> {
         let Some(&index) = self.by_key_id.get(&sig.access_key_id) else {
-            return Ok(Caller { index: None, source: Source::Anonymous });
+            let key_account = account_of_key_id(&sig.access_key_id);
+            let source = if key_account.is_some() { Source::UnconfiguredKey } else { Source::Anonymous };
+            return Ok(Caller { index: None, source, key_account });
         };
         if let Some(secret) = &self.list[index].secret_access_key {
             sigv4::verify(sig, head, body, secret)?;
         }
-        Ok(Caller { index: Some(index), source: Source::Sigv4 })
+        Ok(Caller::known(index, Source::Sigv4))
     }
 
     /// `Authorization: Basic base64(USER:TOKEN)`: a static token or one learned from GetAuthorizationToken.
@@ -214,17 +228,17 @@ impl Principals {
 
     /// Sets the `aws:Principal*`, `aws:username` and `aws:userid` keys for the caller.
     pub(crate) fn context(&self, caller: &Caller, ctx: &mut RequestContext) {
-        let Some(index) = caller.index else {
-            ctx.set("aws:PrincipalType", "Anonymous");
-            ctx.set("aws:userid", ANONYMOUS);
-            return;
-        };
-        ctx.extend(&self.contexts[index]);
+        match (caller.index, &caller.key_account) {
+            (Some(index), _) => ctx.extend(&self.contexts[index]),
+            (None, Some(account)) => ctx.extend(&unconfigured_key_context(account, &self.accounts)),
+            (None, None) => ctx.extend(&anonymous_context()),
+        }
     }
 
     /// The account a caller acts in: the configured account, else the one in its ARN.
     pub(crate) fn account(&self, caller: &Caller) -> Option<String> {
-        let p = &self.list[caller.index?];
+        let Some(index) = caller.index else { return caller.key_account.clone() };
+        let p = &self.list[index];
         p.account.clone().or_else(|| ArnFacts::of(&p.arn).account)
     }
 }
@@ -235,53 +249,10 @@ pub(crate) fn basic_password(encoded: &str) -> Option<String> {
     basic_token(encoded).map(|(_, password)| password).filter(|p| !p.is_empty())
 }
 
-/// What an IAM/STS ARN says: the `aws:PrincipalArn` (a session's role), account, type and user name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ArnFacts {
-    /// `aws:PrincipalArn`: for `assumed-role/ROLE/SESSION`, the role `arn:P:iam::A:role/ROLE`.
-    pub principal_arn: String,
-    /// The account field.
-    pub account: Option<String>,
-    /// `aws:PrincipalType`: `Account`, `User`, `AssumedRole`, `FederatedUser` or `Unknown`.
-    pub kind: &'static str,
-    /// `aws:username` for IAM users.
-    pub username: Option<String>,
-}
-
-impl ArnFacts {
-    /// Reads an ARN as configured for a principal.
-    pub(crate) fn of(arn: &str) -> ArnFacts {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let (partition, account, resource) = match parts.as_slice() {
-            ["arn", p, _, _, a, r] => (*p, (!a.is_empty()).then(|| a.to_string()), *r),
-            _ => {
-                return ArnFacts { principal_arn: arn.into(), account: None, kind: "Unknown", username: None }
-            }
-        };
-        let acct = account.clone().unwrap_or_default();
-        let mut facts = ArnFacts { principal_arn: arn.into(), account, kind: "Unknown", username: None };
-        if resource == "root" {
-            facts.kind = "Account";
-        } else if let Some(rest) = resource.strip_prefix("user/") {
-            facts.kind = "User";
-            facts.username = rest.rsplit('/').next().map(str::to_string);
-        } else if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            facts.kind = "AssumedRole";
-            if let Some((role, _session)) = rest.split_once('/') {
-                facts.principal_arn = format!("arn:{partition}:iam::{acct}:role/{role}");
-            }
-        } else if resource.starts_with("federated-user/") {
-            facts.kind = "FederatedUser";
-        } else if resource.starts_with("role/") {
-            facts.kind = "AssumedRole";
-        }
-        facts
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::ContextValue;
     use base64::Engine;
 
     fn config() -> Vec<PrincipalConfig> {
@@ -315,11 +286,11 @@ mod tests {
     fn unconfigured_registry_tokens_are_asked_of_the_lookup() {
         let mut list = config();
         list[1].registry_tokens = vec!["static".into()];
-        let p = Principals::new(&list).unwrap();
+        let p = Principals::new(&list, &[]).unwrap();
         let learned_key = token_key("learned");
         let learned = |key: &[u8; 32]| (*key == learned_key).then_some(0);
         let got = resolve(&p, &basic_head("learned"), &learned);
-        assert_eq!(got, Caller { index: Some(0), source: Source::RegistryToken });
+        assert_eq!(got, Caller::known(0, Source::RegistryToken));
         assert_eq!(resolve(&p, &basic_head("static"), &learned).index, Some(1), "configured tokens first");
         assert_eq!(resolve(&p, &basic_head("other"), &learned).source, Source::Anonymous);
         let stale = |_: &[u8; 32]| Some(7);
@@ -330,18 +301,18 @@ mod tests {
     fn duplicate_claims_are_configuration_errors() {
         let mut list = config();
         list[1].access_key_ids = vec!["AKIADEV".into()];
-        assert!(Principals::new(&list).unwrap_err().to_string().contains("access key id"));
+        assert!(Principals::new(&list, &[]).unwrap_err().to_string().contains("access key id"));
         let mut list = config();
         list[1].proxy_user = Some("u".into());
-        assert!(Principals::new(&list).unwrap_err().to_string().contains("go together"));
+        assert!(Principals::new(&list, &[]).unwrap_err().to_string().contains("go together"));
     }
 
     /// IAM User Guide, "AWS global condition context keys": aws:PrincipalArn of a session is its role.
     #[test]
     fn context_keys_follow_the_principal() {
-        let p = Principals::new(&config()).unwrap();
+        let p = Principals::new(&config(), &[]).unwrap();
         let mut ctx = RequestContext::new();
-        p.context(&Caller { index: Some(0), source: Source::Sigv4 }, &mut ctx);
+        p.context(&Caller::known(0, Source::Sigv4), &mut ctx);
         let single = |c: &RequestContext, k: &str| c.get(k).map(|v| v.values().collect::<Vec<_>>().join(","));
         assert_eq!(single(&ctx, "aws:PrincipalArn").unwrap(), "arn:aws:iam::123456789123:role/dev");
         assert_eq!(single(&ctx, "aws:PrincipalAccount").unwrap(), "123456789123");
@@ -353,12 +324,84 @@ mod tests {
         assert_eq!(single(&ctx, "aws:PrincipalTag/team").unwrap(), "blue");
         assert_eq!(single(&ctx, "aws:PrincipalType").unwrap(), "AssumedRole");
         let mut ctx = RequestContext::new();
-        p.context(&Caller { index: Some(1), source: Source::Sigv4 }, &mut ctx);
+        p.context(&Caller::known(1, Source::Sigv4), &mut ctx);
         assert_eq!(single(&ctx, "aws:username").unwrap(), "alice");
         assert_eq!(single(&ctx, "aws:PrincipalArn").unwrap(), "arn:aws:iam::111122223333:user/ops/alice");
         let mut ctx = RequestContext::new();
-        p.context(&Caller { index: None, source: Source::Anonymous }, &mut ctx);
+        p.context(&Caller::anonymous(), &mut ctx);
         assert_eq!(single(&ctx, "aws:userid").unwrap(), "anonymous");
         assert!(ctx.get("aws:PrincipalArn").is_none());
+        assert!(ctx.get("aws:PrincipalIsAWSService").is_none(), "unsigned: no principal properties");
+    }
+
+    fn sign(key_id: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/ecr/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        );
+        h.insert("authorization", auth.parse().unwrap());
+        h.insert("x-amz-date", "20260101T000000Z".parse().unwrap());
+        h
+    }
+
+    /// One row per principal property key (IAM User Guide, "AWS global condition context keys"):
+    /// (caller, key, value). The organization comes from the principal, else from its `[[account]]`.
+    #[test]
+    fn principal_properties_per_kind_of_caller() {
+        let accounts = [AccountConfig {
+            id: "111122223333".into(),
+            org_id: Some("o-member".into()),
+            org_paths: vec!["o-member/r-1/".into()],
+        }];
+        let mut list = config();
+        list.push(PrincipalConfig { service: Some("ecr.amazonaws.com".into()), ..Default::default() });
+        let p = Principals::new(&list, &accounts).unwrap();
+        let unconfigured = p.resolve(
+            &RequestHead { method: "POST", host: "h", path: "/", headers: &sign("AKIABTX3GSDSVIISEM2E") },
+            None,
+            None,
+            None,
+            &|_| None,
+        );
+        let unconfigured = unconfigured.unwrap();
+        assert_eq!(unconfigured.source, Source::UnconfiguredKey);
+        assert_eq!(p.arn(&unconfigured), ANONYMOUS);
+        assert_eq!(p.account(&unconfigured).as_deref(), Some("111122223333"));
+        let rows: [(Caller, &str, Option<&str>); 12] = [
+            (Caller::known(0, Source::Sigv4), "aws:PrincipalIsAWSService", Some("false")),
+            (Caller::known(0, Source::Sigv4), "aws:ViaAWSService", Some("false")),
+            (Caller::known(0, Source::Sigv4), "aws:PrincipalOrgID", Some("o-21ej9awi6a")),
+            (Caller::known(1, Source::Sigv4), "aws:PrincipalOrgID", Some("o-member")),
+            (Caller::known(1, Source::Sigv4), "aws:PrincipalOrgPaths", Some("o-member/r-1/")),
+            (Caller::known(2, Source::Cidr), "aws:PrincipalIsAWSService", Some("true")),
+            (Caller::known(2, Source::Cidr), "aws:PrincipalServiceName", Some("ecr.amazonaws.com")),
+            (Caller::known(2, Source::Cidr), "aws:PrincipalArn", None),
+            (Caller::known(2, Source::Cidr), "aws:PrincipalAccount", None),
+            (unconfigured.clone(), "aws:PrincipalAccount", Some("111122223333")),
+            (unconfigured.clone(), "aws:PrincipalOrgID", Some("o-member")),
+            (unconfigured, "aws:PrincipalArn", None),
+        ];
+        for (caller, key, want) in rows {
+            let mut ctx = RequestContext::new();
+            p.context(&caller, &mut ctx);
+            let got = ctx.get(key).map(|v| v.values().collect::<Vec<_>>().join(","));
+            assert_eq!(got.as_deref(), want, "{caller:?} {key}");
+        }
+        assert_eq!(p.arn(&Caller::known(2, Source::Cidr)), "ecr.amazonaws.com");
+    }
+
+    #[test]
+    fn a_service_principal_has_a_service_name_and_no_arn() {
+        let service = |arn: &str, service: &str| PrincipalConfig {
+            arn: arn.into(),
+            service: Some(service.into()),
+            ..Default::default()
+        };
+        let err = |p: PrincipalConfig| Principals::new(&[p], &[]).unwrap_err().to_string();
+        assert!(err(service("arn:aws:iam::1:role/x", "ecr.amazonaws.com")).contains("no arn"));
+        assert!(err(service("", "ecr")).contains("service principal name"));
+        assert!(err(PrincipalConfig::default()).contains("arn is empty"));
     }
 }

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::authorize::{Authorizer, ConnFacts, Verdict};
-use crate::classify::{basic_credentials, RequestHead};
+use crate::classify::{basic_credentials, PrincipalSource as Source, RequestHead};
 use crate::load::{self, Fingerprints, LoadError};
+use crate::policy::iam::find_key;
 use crate::policy::ContextValue;
 
 /// The request file: `{"host","method","path","headers","body","source_ip"}`.
@@ -109,44 +110,26 @@ fn build_headers(req: &RequestFile) -> Result<(http::HeaderMap, ConnFacts), Stri
     Ok((headers, conn))
 }
 
-/// Context keys as IAM documents them; the context stores them lowercased (names are case-insensitive).
-const KEY_NAMES: [&str; 22] = [
-    "aws:PrincipalArn",
-    "aws:PrincipalAccount",
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:PrincipalType",
-    "aws:userid",
-    "aws:username",
-    "aws:SourceVpce",
-    "aws:SourceVpc",
-    "aws:VpceAccount",
-    "aws:SecureTransport",
-    "aws:CurrentTime",
-    "aws:EpochTime",
-    "aws:RequestedRegion",
-    "aws:ResourceAccount",
-    "s3:prefix",
-    "s3:delimiter",
-    "s3:max-keys",
-    "aws:PrincipalTag/",
-    "aws:CalledVia",
-    "aws:SourceIp",
-    "aws:PrincipalIsAWSService",
-];
-
-/// The documented spelling of a lowercased key (`aws:principaltag/team` -> `aws:PrincipalTag/team`).
+/// The documented spelling of a lowercased key (`aws:principaltag/team` -> `aws:PrincipalTag/team`), from
+/// the generated IAM tables; a key they do not know is shown as stored.
 fn display_key(key: &str) -> String {
-    for name in KEY_NAMES {
-        if let Some(prefix) = name.strip_suffix('/') {
-            if key.len() > name.len() && key[..name.len()].eq_ignore_ascii_case(name) {
-                return format!("{prefix}/{}", &key[name.len()..]);
-            }
-        } else if key.eq_ignore_ascii_case(name) {
-            return name.to_string();
-        }
+    match find_key(key) {
+        Some(k) if k.templated => format!("{}{}", k.name, &key[k.name.len()..]),
+        Some(k) => k.name.to_string(),
+        None => key.to_string(),
     }
-    key.to_string()
+}
+
+/// How an `anonymous` caller that signed came to be one: the key id's account is known, its ARN is not.
+fn principal_note(verdict: &Verdict) -> Option<String> {
+    (verdict.principal_source == Source::UnconfiguredKey).then(|| {
+        let account = verdict.classification.context.get("aws:principalaccount");
+        let account = account.and_then(|v| v.values().next()).unwrap_or("?");
+        format!(
+            "signed with an access key id no [[principal]] names: account {account} is decoded from the key \
+             id, the ARN is unknown, so the caller is reported as anonymous"
+        )
+    })
 }
 
 /// The explain JSON: classification, principal, context, then `simulate`'s decision fields.
@@ -173,8 +156,10 @@ pub fn render(verdict: &Verdict) -> Value {
         "partition": c.host.partition,
         "action": c.permission.as_ref().map(|p| p.action.clone()),
         "resource": c.permission.as_ref().map(|p| p.resource.clone()),
-        "resource_account": c.permission.as_ref().and_then(|p| p.resource_account.clone()),
+        "resource_account": c.context.get("aws:resourceaccount").and_then(|v| v.values().next()),
         "principal": verdict.principal,
+        "principal_source": verdict.principal_source,
+        "principal_note": principal_note(verdict),
         "context": context,
         "additional": additional,
     });

@@ -58,6 +58,11 @@ impl RequestContext {
         self.values.entry(key.to_ascii_lowercase()).or_insert_with(|| ContextValue::Single(value.into()));
     }
 
+    /// Removes a key (per-permission resource keys are replaced between the permissions of one request).
+    pub fn remove(&mut self, key: &str) {
+        self.values.remove(&key.to_ascii_lowercase());
+    }
+
     /// Looks a key up case-insensitively. Callers on the hot path should pass an already lowercased key.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         if key.bytes().any(|b| b.is_ascii_uppercase()) {

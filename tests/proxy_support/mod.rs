@@ -25,7 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use vpce_proxy::admin::Metrics;
 use vpce_proxy::audit::AuditLog;
 use vpce_proxy::authorize::{Authorize, Authorizer, AuthorizerSource, ConnFacts, Verdict};
-use vpce_proxy::classify::{Classification, HostInfo, Permission, Refusal, RequestHead, Service};
+use vpce_proxy::classify::{
+    Classification, HostInfo, Permission, PrincipalSource, Refusal, RequestHead, Service,
+};
 use vpce_proxy::config::{Config, UpstreamRoute};
 use vpce_proxy::load::{load_policies, Fingerprints};
 use vpce_proxy::policy::{Decision, Effect, Layer, Matched, Outcome, RequestContext};
@@ -244,6 +246,7 @@ impl Authorize for Scripted {
                 context: RequestContext::new(),
             },
             principal: "anonymous".into(),
+            principal_source: PrincipalSource::Anonymous,
             decision,
         })
     }

@@ -15,6 +15,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::classify::Service;
 
+mod facts;
+
+pub use facts::{AccountConfig, BucketConfig, RepositoryConfig};
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +61,15 @@ pub struct Config {
     /// Known callers and how to recognise them.
     #[serde(rename = "principal")]
     pub principals: Vec<PrincipalConfig>,
+    /// Accounts and their organizations (ARCHITECTURE.md §9).
+    #[serde(rename = "account")]
+    pub accounts: Vec<AccountConfig>,
+    /// Repository tags (ARCHITECTURE.md §9).
+    #[serde(rename = "repository")]
+    pub repositories: Vec<RepositoryConfig>,
+    /// Bucket owners (ARCHITECTURE.md §9).
+    #[serde(rename = "bucket")]
+    pub buckets: Vec<BucketConfig>,
     /// Routes that send a host pattern to another address (how the lab reaches its stand-ins).
     #[serde(rename = "upstream")]
     pub upstreams: Vec<UpstreamRoute>,
@@ -163,13 +176,16 @@ impl Default for CaConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrincipalConfig {
-    /// The principal ARN reported in decisions and messages.
+    /// The principal ARN reported in decisions and messages; empty for a service principal.
     pub arn: String,
+    /// A service principal (`ecr.amazonaws.com`): `aws:PrincipalIsAWSService` is `true` and
+    /// `aws:PrincipalServiceName` names it. Such a principal has no ARN and no account.
+    pub service: Option<String>,
     /// The principal's account; derived from `arn` when absent.
     pub account: Option<String>,
-    /// `aws:PrincipalOrgID`.
+    /// `aws:PrincipalOrgID`; defaults to its `[[account]]`'s `org_id`.
     pub org_id: Option<String>,
-    /// `aws:PrincipalOrgPaths`.
+    /// `aws:PrincipalOrgPaths`; defaults to its `[[account]]`'s `org_paths`.
     pub org_paths: Vec<String>,
     /// `aws:PrincipalTag/*`.
     pub tags: BTreeMap<String, String>,
@@ -375,6 +391,7 @@ impl Config {
         for principal in &mut self.principals {
             principal.identity_policies.iter_mut().for_each(fix);
         }
+        self.repositories.iter_mut().filter_map(|r| r.policy.as_mut()).for_each(fix);
     }
 }
 
