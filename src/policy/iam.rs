@@ -11,45 +11,9 @@ use super::iam_data::{
     ECR_ACTIONS, ECR_ACTION_SPECIFIC_GLOBAL_KEYS, ECR_KEYS, GLOBAL_KEYS, S3_ACTIONS,
     S3_ACTION_SPECIFIC_GLOBAL_KEYS, S3_KEYS,
 };
-
-/// One IAM action of a service.
-#[derive(Debug)]
-pub(crate) struct ActionData {
-    /// The action name without the service prefix (`BatchGetImage`).
-    pub(crate) name: &'static str,
-    /// Resource types it can be authorized on; empty means IAM authorizes it on `*` only.
-    pub(crate) resource_types: &'static [&'static str],
-    /// The action-specific keys (and the keys of its resource types); a templated key ends in `/`.
-    pub(crate) condition_keys: &'static [&'static str],
-}
-
-/// One condition key; `templated` keys take a tag key or name after the slash (`aws:ResourceTag/`).
-#[derive(Debug)]
-pub(crate) struct KeyData {
-    pub(crate) name: &'static str,
-    pub(crate) templated: bool,
-    pub(crate) kind: KeyType,
-}
-
-/// The value type IAM gives a key; `ArrayOf*` keys are multivalued. Only the types the data uses for the
-/// covered services: the generator stops on a new one rather than guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyType {
-    String,
-    ArrayOfString,
-    Arn,
-    Bool,
-    Numeric,
-    Date,
-    IpAddress,
-}
-
-impl KeyType {
-    /// Whether a request can carry several values (the set operators' domain).
-    pub(crate) fn is_multivalued(self) -> bool {
-        matches!(self, KeyType::ArrayOfString)
-    }
-}
+// The generated tables name these types as `iam::ActionData` and so on; they live in `iam_types` so that
+// the tables and the queries over them do not import each other (ARCHITECTURE.md §2, no import cycles).
+pub(crate) use super::iam_types::{ActionData, KeyData, KeyType};
 
 /// The services whose actions are in the tables.
 #[derive(Debug)]

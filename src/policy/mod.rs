@@ -11,6 +11,7 @@ pub(crate) mod evaluate;
 pub(crate) mod facts;
 pub(crate) mod iam;
 pub(crate) mod iam_data;
+pub(crate) mod iam_types;
 pub(crate) mod json;
 pub(crate) mod matching;
 pub(crate) mod operators;
