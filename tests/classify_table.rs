@@ -402,6 +402,20 @@ fn ecr_api_rows() -> Vec<Row> {
         refuse("not a non-empty list", "DescribeRepositories", r#"{"repositoryNames":[]}"#),
         refuse("unknown ECR operation", "DeleteEverything", "{}"),
     ]);
+    // Amazon ECR API Reference has these four; the IAM data (Service Authorization Reference) names no
+    // action for them, so they are refused with that reason, not as unknown operations.
+    let no_action =
+        "Amazon ECR API Reference: replication backfill (Service Authorization Reference: no action)";
+    for (op, body) in [
+        ("StartReplicationBackfill", r#"{"destination":{"region":"us-west-2","registryId":"123456789123"}}"#),
+        ("DescribeReplicationBackfillResults", r#"{"replicationBackfillId":"rb-1"}"#),
+        ("ListReplicationBackfills", "{}"),
+        ("StopReplicationBackfill", r#"{"registryId":"123456789123","replicationBackfillId":"rb-1"}"#),
+    ] {
+        let why: &'static str =
+            Box::leak(format!("IAM data names no action for ECR operation {op} (").into_boxed_str());
+        rows.push(api(no_action, op, body, Want::Refused(why)));
+    }
     let mut no_target = api(
         "Amazon ECR API Reference: Common Parameters (X-Amz-Target)",
         "DescribeImages",

@@ -7,6 +7,7 @@
 
 use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::iam_data::IAM_DATA_VERSION;
 
 /// Mappings taken from the API model (botocore's `ecr` 2015-09-21 model, 58 operations) without confirmation
 /// from the Service Authorization Reference at the time of writing: the 2025 operations
@@ -45,7 +46,8 @@ pub(crate) enum Scope {
     Registry,
 }
 
-/// All 58 operations of `AmazonEC2ContainerRegistry_V20150921`: operation, IAM action, scope.
+/// The operations of `AmazonEC2ContainerRegistry_V20150921` the classifier maps: operation, IAM action,
+/// scope. The others botocore's model has are in [`NO_IAM_ACTION`].
 pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     use Scope::*;
     [
@@ -114,6 +116,17 @@ pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     ]
 };
 
+/// Operations in botocore's ECR model (1.44.8 added the replication-backfill ones) for which the IAM data
+/// (Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry") names no
+/// action. No endpoint policy can be known to allow or deny them, and mapping them onto a neighbouring
+/// action (`ecr:PutReplicationConfiguration`, say) would be a guess, so they are refused with that reason.
+pub(crate) const NO_IAM_ACTION: [&str; 4] = [
+    "DescribeReplicationBackfillResults",
+    "ListReplicationBackfills",
+    "StartReplicationBackfill",
+    "StopReplicationBackfill",
+];
+
 /// Operations whose bodies may exceed the classification bound: a layer part is up to 20 MiB of base64.
 /// It is classified from a prefix when `repositoryName` (and `registryId`) come before `layerPartBlob`, as
 /// the AWS SDKs and CLI serialise them. A second `repositoryName` after the blob cannot be seen, but the
@@ -131,11 +144,16 @@ pub(crate) fn operation(head: &RequestHead<'_>) -> Result<(&'static str, &'stati
     let op = target
         .strip_prefix(TARGET_PREFIX)
         .ok_or_else(|| Refusal(format!("X-Amz-Target {target:?} is not an ECR API operation")))?;
-    OPERATIONS
-        .iter()
-        .find(|(name, _, _)| *name == op)
-        .copied()
-        .ok_or_else(|| Refusal(format!("X-Amz-Target {target:?} names an unknown ECR operation")))
+    if let Some(found) = OPERATIONS.iter().find(|(name, _, _)| *name == op) {
+        return Ok(*found);
+    }
+    if NO_IAM_ACTION.contains(&op) {
+        return Err(Refusal(format!(
+            "IAM data names no action for ECR operation {op} ({IAM_DATA_VERSION}), so no endpoint policy \
+             can be checked against it"
+        )));
+    }
+    Err(Refusal(format!("X-Amz-Target {target:?} names an unknown ECR operation")))
 }
 
 /// Classifies an ECR API call; `caller_account` stands in for a missing `registryId`.
@@ -298,17 +316,38 @@ fn from_arn(action: &str, host: &HostInfo, arn: &str) -> Result<Permission, Refu
 mod tests {
     use super::*;
 
-    /// Amazon ECR API Reference, "Actions": 58 distinct operations, each mapped once.
+    /// Amazon ECR API Reference, "Actions": each operation mapped once; all but `ListImageReferrers` to the
+    /// action of the same name.
     #[test]
     fn the_operation_table_is_complete_and_unique() {
-        let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).collect();
+        let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).chain(NO_IAM_ACTION).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 58);
+        assert_eq!(names.len(), OPERATIONS.len() + NO_IAM_ACTION.len(), "an operation is listed twice");
         assert!(UNCONFIRMED.iter().all(|u| names.contains(u)), "unconfirmed names must be real operations");
         for (op, action, _) in OPERATIONS {
             let same = action.strip_prefix("ecr:") == Some(op);
             assert!(same || op == "ListImageReferrers", "{op} -> {action}");
+        }
+    }
+
+    /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry", as the
+    /// pinned IAM data has it: no action for these operations, so they are refused with that reason. When
+    /// the data gains one, this fails, and the operation should be classified instead.
+    #[test]
+    fn operations_without_an_iam_action_are_refused_with_that_reason() {
+        for op in NO_IAM_ACTION {
+            assert!(crate::policy::iam::action("ecr", op).is_none(), "IAM data now names ecr:{op}");
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-target", format!("{TARGET_PREFIX}{op}").parse().unwrap());
+            let head = RequestHead {
+                method: "POST",
+                host: "api.ecr.us-east-1.amazonaws.com",
+                path: "/",
+                headers: &headers,
+            };
+            let why = operation(&head).unwrap_err().0;
+            assert!(why.starts_with(&format!("IAM data names no action for ECR operation {op} (")), "{why}");
         }
     }
 }
