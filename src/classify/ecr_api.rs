@@ -47,7 +47,8 @@ pub(crate) enum Scope {
 }
 
 /// The operations of `AmazonEC2ContainerRegistry_V20150921` the classifier maps: operation, IAM action,
-/// scope. The others botocore's model has are in [`NO_IAM_ACTION`].
+/// scope. `ecr_operations.txt` lists them for `scripts/check-ecr-operations`, which fails when botocore's
+/// model has an operation that is not there.
 pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     use Scope::*;
     [
@@ -349,5 +350,44 @@ mod tests {
             let why = operation(&head).unwrap_err().0;
             assert!(why.starts_with(&format!("IAM data names no action for ECR operation {op} (")), "{why}");
         }
+    }
+
+    /// How `ecr_operations.txt` spells what names an operation's resource: the body member, or `*`.
+    fn resource_word(scope: Scope) -> &'static str {
+        match scope {
+            Scope::Repository => "repositoryName",
+            Scope::Repositories => "repositoryNames",
+            Scope::RepositoriesOrAll => "repositoryNames|*",
+            Scope::ResourceArn => "resourceArn",
+            Scope::Registry => "*",
+        }
+    }
+
+    /// The lines `ecr_operations.txt` must hold, sorted by operation: `operation action resource`.
+    fn operation_lines() -> Vec<String> {
+        let mut lines: Vec<String> = OPERATIONS
+            .iter()
+            .map(|(op, action, scope)| format!("{op} {action} {}", resource_word(*scope)))
+            .chain(NO_IAM_ACTION.iter().map(|op| format!("{op} refused no-iam-action")))
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    /// `scripts/check-ecr-operations` compares botocore's ECR model with `ecr_operations.txt`; this keeps
+    /// the file equal to the table the classifier uses, so an operation botocore adds fails the script until
+    /// it is classified or refused here.
+    #[test]
+    fn the_committed_operation_list_is_the_classifier_s_table() {
+        let committed: Vec<&str> = include_str!("ecr_operations.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        let want = operation_lines();
+        assert!(
+            committed == want,
+            "src/classify/ecr_operations.txt differs from ecr_api.rs's tables; its lines should be:\n{}",
+            want.join("\n")
+        );
     }
 }
