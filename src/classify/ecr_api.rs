@@ -9,25 +9,6 @@ use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
 use crate::policy::iam_data::IAM_DATA_VERSION;
 
-/// Mappings taken from the API model (botocore's `ecr` 2015-09-21 model, 58 operations) without confirmation
-/// from the Service Authorization Reference at the time of writing: the 2025 operations
-/// `Put/Get/DeleteSigningConfiguration`, `DescribeImageSigningStatus`, `Register/Deregister/
-/// ListPullTimeUpdateExclusions` and `UpdateImageStorageClass` (each mapped to the same-named action), and
-/// `ListImageReferrers` (mapped to `ecr:BatchGetImage`). Pull-through-cache side effects of BatchGetImage
-/// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
-#[cfg(test)]
-pub(crate) const UNCONFIRMED: [&str; 9] = [
-    "PutSigningConfiguration",
-    "GetSigningConfiguration",
-    "DeleteSigningConfiguration",
-    "DescribeImageSigningStatus",
-    "RegisterPullTimeUpdateExclusion",
-    "DeregisterPullTimeUpdateExclusion",
-    "ListPullTimeUpdateExclusions",
-    "UpdateImageStorageClass",
-    "ListImageReferrers",
-];
-
 /// The `X-Amz-Target` prefix of every ECR API operation.
 pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
@@ -48,7 +29,10 @@ pub(crate) enum Scope {
 
 /// The operations of `AmazonEC2ContainerRegistry_V20150921` the classifier maps: operation, IAM action,
 /// scope. `ecr_operations.txt` lists them for `scripts/check-ecr-operations`, which fails when botocore's
-/// model has an operation that is not there.
+/// model has an operation that is not there. Each action and its resource type are checked against the
+/// IAM data by a unit test; `ListImageReferrers` has no action of its own and needs `ecr:BatchGetImage`
+/// (Amazon ECR API Reference, ListImageReferrers). Pull-through-cache side effects of BatchGetImage
+/// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
 pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     use Scope::*;
     [
@@ -317,19 +301,32 @@ fn from_arn(action: &str, host: &HostInfo, arn: &str) -> Result<Permission, Refu
 mod tests {
     use super::*;
 
-    /// Amazon ECR API Reference, "Actions": each operation mapped once; all but `ListImageReferrers` to the
-    /// action of the same name.
+    /// Amazon ECR API Reference, "Actions": each operation mapped once; all but `ListImageReferrers` (which
+    /// "must have the ecr:BatchGetImage permission") to the action of the same name.
     #[test]
     fn the_operation_table_is_complete_and_unique() {
         let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).chain(NO_IAM_ACTION).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), OPERATIONS.len() + NO_IAM_ACTION.len(), "an operation is listed twice");
-        assert!(UNCONFIRMED.iter().all(|u| names.contains(u)), "unconfirmed names must be real operations");
         for (op, action, _) in OPERATIONS {
             let same = action.strip_prefix("ecr:") == Some(op);
             assert!(same || op == "ListImageReferrers", "{op} -> {action}");
         }
+    }
+
+    /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry": every
+    /// action the table emits is an IAM action, and an operation is registry-level (resource `*`) exactly
+    /// when its action has no resource type; the others act on the `repository` resource type.
+    #[test]
+    fn every_action_is_an_iam_action_and_star_exactly_where_it_has_no_resource_type() {
+        for (op, action, scope) in OPERATIONS {
+            let types = crate::classify::action_tests::iam_action(action).resource_types;
+            let registry_level = scope == Scope::Registry;
+            assert_eq!(registry_level, types.is_empty(), "{op} -> {action} is {scope:?}; IAM: {types:?}");
+            assert!(registry_level || types.contains(&"repository"), "{op} -> {action}: IAM: {types:?}");
+        }
+        crate::classify::action_tests::assert_literals_are_iam("ecr_api.rs", include_str!("ecr_api.rs"));
     }
 
     /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry", as the

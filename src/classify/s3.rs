@@ -191,3 +191,66 @@ fn copy_source(partition: &str, source: &str) -> Result<Permission, Refusal> {
     };
     Ok(perm(action, format!("arn:{partition}:s3:::{bucket}/{key}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::action_tests::{assert_literals_are_iam, iam_action};
+    use crate::classify::Service;
+
+    const METHODS: [&str; 8] = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+
+    /// Every sorted set of sub-resource keys a request can carry (`subresources` sorts them too).
+    fn every_subresource_set() -> Vec<Vec<&'static str>> {
+        (0..1u32 << SUBRESOURCES.len())
+            .map(|bits| {
+                let mut set: Vec<&str> = SUBRESOURCES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits >> i & 1 == 1)
+                    .map(|(_, s)| *s)
+                    .collect();
+                set.sort_unstable();
+                set
+            })
+            .collect()
+    }
+
+    /// Amazon S3 User Guide, "Required permissions for Amazon S3 API operations", and the Service
+    /// Authorization Reference for Amazon S3: every action a bucket route emits is an IAM action on the
+    /// `bucket` resource type, every object route's on `object`, and the one `*` route's has no resource
+    /// type. Walks every method with every set of sub-resources; the literal scan covers the rest.
+    #[test]
+    fn every_route_action_is_an_iam_action_on_its_resource_type() {
+        let (mut bucket, mut object) = (0, 0);
+        for subs in every_subresource_set() {
+            for method in METHODS {
+                if let Ok(action) = bucket_action(method, &subs, "/") {
+                    let types = iam_action(action).resource_types;
+                    assert!(types.contains(&"bucket"), "{method} {subs:?} -> {action}: IAM: {types:?}");
+                    bucket += 1;
+                }
+                if let Ok(action) = object_action(method, &subs, "/k") {
+                    let types = iam_action(action).resource_types;
+                    assert!(types.contains(&"object"), "{method} {subs:?} -> {action}: IAM: {types:?}");
+                    object += 1;
+                }
+            }
+        }
+        assert!(bucket > 0 && object > 0);
+        let host = HostInfo {
+            service: Service::S3,
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            account: None,
+            bucket: None,
+        };
+        let headers = http::HeaderMap::new();
+        let head =
+            RequestHead { method: "GET", host: "s3.us-east-1.amazonaws.com", path: "/", headers: &headers };
+        let (main, _) = classify(&host, &head, &mut RequestContext::default()).unwrap();
+        assert_eq!(main.resource, "*");
+        assert!(iam_action(&main.action).resource_types.is_empty(), "{} has resource types", main.action);
+        assert_literals_are_iam("s3.rs", include_str!("s3.rs"));
+    }
+}
