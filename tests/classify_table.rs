@@ -941,6 +941,43 @@ fn s3_rows() -> Vec<Row> {
             ),
         ),
         s3(
+            "Amazon S3 API Reference: GetBucketOwnershipControls",
+            "GET",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:GetBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
+            "Amazon S3 API Reference: PutBucketOwnershipControls",
+            "PUT",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:PutBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
+            "Service Authorization Reference, Amazon S3: DeleteBucketOwnershipControls is authorized as \
+             s3:PutBucketOwnershipControls",
+            "DELETE",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:PutBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
             "Amazon S3 API Reference: DeleteObject with versionId (s3:DeleteObjectVersion)",
             "DELETE",
             VH,
@@ -973,6 +1010,7 @@ fn s3_rows() -> Vec<Row> {
         refuse("not a sub-resource this proxy knows", "POST", "/?delete"),
         refuse("not an S3 operation this proxy knows", "POST", "/k"),
         refuse("not an S3 operation this proxy knows", "PATCH", "/k"),
+        refuse("not an S3 operation this proxy knows", "DELETE", "/k?ownershipControls"),
         refuse("given twice", "GET", "/k?uploadId=a&uploadId=b"),
         refuse("does not percent-decode to UTF-8", "GET", "/k%FF"),
         s3(

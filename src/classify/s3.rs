@@ -9,10 +9,11 @@ use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, R
 use crate::policy::RequestContext;
 
 /// Query keys that select another operation (sub-resources), in sorted order.
-const SUBRESOURCES: [&str; 11] = [
+const SUBRESOURCES: [&str; 12] = [
     "acl",
     "attributes",
     "location",
+    "ownershipControls",
     "partNumber",
     "policy",
     "restore",
@@ -138,6 +139,10 @@ fn bucket_action(method: &str, subs: &[&str], path: &str) -> Result<&'static str
         ("GET", ["acl"]) => "s3:GetBucketAcl",
         ("GET", ["policy"]) => "s3:GetBucketPolicy",
         ("GET", ["tagging"]) => "s3:GetBucketTagging",
+        ("GET", ["ownershipControls"]) => "s3:GetBucketOwnershipControls",
+        // The DeleteBucketOwnershipControls API has no action of its own: IAM authorizes it as
+        // s3:PutBucketOwnershipControls (Service Authorization Reference, Amazon S3).
+        ("PUT" | "DELETE", ["ownershipControls"]) => "s3:PutBucketOwnershipControls",
         ("PUT", []) => "s3:CreateBucket",
         ("DELETE", []) => "s3:DeleteBucket",
         _ => return Err(unknown(method, subs, path)),
