@@ -1212,3 +1212,33 @@ fn list_bucket_carries_prefix_and_delimiter_context_keys() {
     let v = authorizer.authorize(&object, None, &ConnFacts::default()).unwrap();
     assert!(v.classification.context.get("s3:prefix").is_none(), "only list operations carry s3:prefix");
 }
+
+/// Service Authorization Reference, Amazon S3 (condition keys column): `s3:prefix`, `s3:delimiter` and
+/// `s3:max-keys` are given to ListBucket and ListBucketVersions only, so the list parameters of another
+/// request (ListMultipartUploads' `?uploads&prefix=`) never become keys a policy could read.
+#[test]
+fn list_keys_are_set_only_for_the_actions_iam_gives_them() {
+    let config = Config::parse(CONFIG, std::path::Path::new("table.toml")).unwrap();
+    let authorizer = Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap());
+    let headers = http::HeaderMap::new();
+    // (path, action, the three keys' values: prefix, delimiter, max-keys)
+    let rows: [(&str, &str, [Option<&str>; 3]); 5] = [
+        ("/?prefix=a%2F&delimiter=%2F&max-keys=5", "s3:ListBucket", [Some("a/"), Some("/"), Some("5")]),
+        ("/?versions&prefix=a&max-keys=3", "s3:ListBucketVersions", [Some("a"), None, Some("3")]),
+        (
+            "/?uploads&prefix=a&delimiter=%2F&max-uploads=5",
+            "s3:ListBucketMultipartUploads",
+            [None, None, None],
+        ),
+        ("/?location&prefix=a", "s3:GetBucketLocation", [None, None, None]),
+        ("/k?uploadId=u&max-parts=2&prefix=a", "s3:ListMultipartUploadParts", [None, None, None]),
+    ];
+    for (path, action, want) in rows {
+        let head = RequestHead { method: "GET", host: VH, path, headers: &headers };
+        let v = authorizer.authorize(&head, None, &ConnFacts::default()).unwrap();
+        assert_eq!(v.classification.permission.as_ref().unwrap().action, action, "{path}");
+        let got = ["s3:prefix", "s3:delimiter", "s3:max-keys"]
+            .map(|k| v.classification.context.get(k).map(|c| c.values().collect::<Vec<_>>().join(",")));
+        assert_eq!(got, want.map(|w| w.map(str::to_string)), "{path} -> {action}");
+    }
+}

@@ -6,6 +6,7 @@
 //! (`?acl`, `?policy`), so it is refused rather than guessed to be a plain object read.
 
 use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::iam;
 use crate::policy::RequestContext;
 
 /// Query keys that select another operation (sub-resources), in sorted order.
@@ -50,7 +51,8 @@ const PLAIN: [&str; 22] = [
     "response-content-encoding",
 ];
 
-/// Classifies an S3 request; list operations add `s3:prefix`, `s3:delimiter`, `s3:max-keys` to `context`.
+/// Classifies an S3 request; the list operations IAM gives `s3:prefix`, `s3:delimiter`, `s3:max-keys` add
+/// them to `context`.
 pub(crate) fn classify(
     host: &HostInfo,
     head: &RequestHead<'_>,
@@ -69,13 +71,7 @@ pub(crate) fn classify(
     };
     if key.is_empty() {
         let action = bucket_action(head.method, &subs, path)?;
-        if action.starts_with("s3:ListBucket") {
-            for (k, v) in &pairs {
-                if matches!(k.as_str(), "prefix" | "delimiter" | "max-keys") {
-                    context.set(&format!("s3:{k}"), v.clone());
-                }
-            }
-        }
+        set_list_keys(action, &pairs, context);
         return Ok((perm(action, format!("arn:{p}:s3:::{bucket}")), Vec::new()));
     }
     let object = format!("arn:{p}:s3:::{bucket}/{key}");
@@ -91,6 +87,20 @@ pub(crate) fn classify(
         }
     }
     Ok((perm(action, object), extra))
+}
+
+/// The list parameters S3 gives policies as condition keys, set only for the actions IAM gives them to
+/// (`iam::key_applies`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
+/// reading `s3:prefix` on `GET ?uploads&prefix=` sees it absent in AWS, so it must here too.
+fn set_list_keys(action: &str, pairs: &[(String, String)], context: &mut RequestContext) {
+    for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")]
+    {
+        if iam::key_applies(action, key) {
+            if let Some((_, value)) = pairs.iter().find(|(k, _)| k == param) {
+                context.set(key, value.clone());
+            }
+        }
+    }
 }
 
 fn perm(action: &str, resource: String) -> Permission {
