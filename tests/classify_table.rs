@@ -402,6 +402,20 @@ fn ecr_api_rows() -> Vec<Row> {
         refuse("not a non-empty list", "DescribeRepositories", r#"{"repositoryNames":[]}"#),
         refuse("unknown ECR operation", "DeleteEverything", "{}"),
     ]);
+    // Amazon ECR API Reference has these four; the IAM data (Service Authorization Reference) names no
+    // action for them, so they are refused with that reason, not as unknown operations.
+    let no_action =
+        "Amazon ECR API Reference: replication backfill (Service Authorization Reference: no action)";
+    for (op, body) in [
+        ("StartReplicationBackfill", r#"{"destination":{"region":"us-west-2","registryId":"123456789123"}}"#),
+        ("DescribeReplicationBackfillResults", r#"{"replicationBackfillId":"rb-1"}"#),
+        ("ListReplicationBackfills", "{}"),
+        ("StopReplicationBackfill", r#"{"registryId":"123456789123","replicationBackfillId":"rb-1"}"#),
+    ] {
+        let why: &'static str =
+            Box::leak(format!("IAM data names no action for ECR operation {op} (").into_boxed_str());
+        rows.push(api(no_action, op, body, Want::Refused(why)));
+    }
     let mut no_target = api(
         "Amazon ECR API Reference: Common Parameters (X-Amz-Target)",
         "DescribeImages",
@@ -927,6 +941,43 @@ fn s3_rows() -> Vec<Row> {
             ),
         ),
         s3(
+            "Amazon S3 API Reference: GetBucketOwnershipControls",
+            "GET",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:GetBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
+            "Amazon S3 API Reference: PutBucketOwnershipControls",
+            "PUT",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:PutBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
+            "Service Authorization Reference, Amazon S3: DeleteBucketOwnershipControls is authorized as \
+             s3:PutBucketOwnershipControls",
+            "DELETE",
+            VH,
+            "/?ownershipControls",
+            ok(
+                "s3",
+                "s3:PutBucketOwnershipControls",
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                CI,
+            ),
+        ),
+        s3(
             "Amazon S3 API Reference: DeleteObject with versionId (s3:DeleteObjectVersion)",
             "DELETE",
             VH,
@@ -959,6 +1010,7 @@ fn s3_rows() -> Vec<Row> {
         refuse("not a sub-resource this proxy knows", "POST", "/?delete"),
         refuse("not an S3 operation this proxy knows", "POST", "/k"),
         refuse("not an S3 operation this proxy knows", "PATCH", "/k"),
+        refuse("not an S3 operation this proxy knows", "DELETE", "/k?ownershipControls"),
         refuse("given twice", "GET", "/k?uploadId=a&uploadId=b"),
         refuse("does not percent-decode to UTF-8", "GET", "/k%FF"),
         s3(
@@ -1159,4 +1211,34 @@ fn list_bucket_carries_prefix_and_delimiter_context_keys() {
     let object = RequestHead { method: "GET", host: VH, path: "/k?prefix=x", headers: &headers };
     let v = authorizer.authorize(&object, None, &ConnFacts::default()).unwrap();
     assert!(v.classification.context.get("s3:prefix").is_none(), "only list operations carry s3:prefix");
+}
+
+/// Service Authorization Reference, Amazon S3 (condition keys column): `s3:prefix`, `s3:delimiter` and
+/// `s3:max-keys` are given to ListBucket and ListBucketVersions only, so the list parameters of another
+/// request (ListMultipartUploads' `?uploads&prefix=`) never become keys a policy could read.
+#[test]
+fn list_keys_are_set_only_for_the_actions_iam_gives_them() {
+    let config = Config::parse(CONFIG, std::path::Path::new("table.toml")).unwrap();
+    let authorizer = Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap());
+    let headers = http::HeaderMap::new();
+    // (path, action, the three keys' values: prefix, delimiter, max-keys)
+    let rows: [(&str, &str, [Option<&str>; 3]); 5] = [
+        ("/?prefix=a%2F&delimiter=%2F&max-keys=5", "s3:ListBucket", [Some("a/"), Some("/"), Some("5")]),
+        ("/?versions&prefix=a&max-keys=3", "s3:ListBucketVersions", [Some("a"), None, Some("3")]),
+        (
+            "/?uploads&prefix=a&delimiter=%2F&max-uploads=5",
+            "s3:ListBucketMultipartUploads",
+            [None, None, None],
+        ),
+        ("/?location&prefix=a", "s3:GetBucketLocation", [None, None, None]),
+        ("/k?uploadId=u&max-parts=2&prefix=a", "s3:ListMultipartUploadParts", [None, None, None]),
+    ];
+    for (path, action, want) in rows {
+        let head = RequestHead { method: "GET", host: VH, path, headers: &headers };
+        let v = authorizer.authorize(&head, None, &ConnFacts::default()).unwrap();
+        assert_eq!(v.classification.permission.as_ref().unwrap().action, action, "{path}");
+        let got = ["s3:prefix", "s3:delimiter", "s3:max-keys"]
+            .map(|k| v.classification.context.get(k).map(|c| c.values().collect::<Vec<_>>().join(",")));
+        assert_eq!(got, want.map(|w| w.map(str::to_string)), "{path} -> {action}");
+    }
 }

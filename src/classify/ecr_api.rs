@@ -7,26 +7,8 @@
 
 use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::iam_data::IAM_DATA_VERSION;
 use crate::policy::RequestContext;
-
-/// Mappings taken from the API model (botocore's `ecr` 2015-09-21 model, 58 operations) without confirmation
-/// from the Service Authorization Reference at the time of writing: the 2025 operations
-/// `Put/Get/DeleteSigningConfiguration`, `DescribeImageSigningStatus`, `Register/Deregister/
-/// ListPullTimeUpdateExclusions` and `UpdateImageStorageClass` (each mapped to the same-named action), and
-/// `ListImageReferrers` (mapped to `ecr:BatchGetImage`). Pull-through-cache side effects of BatchGetImage
-/// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
-#[cfg(test)]
-pub(crate) const UNCONFIRMED: [&str; 9] = [
-    "PutSigningConfiguration",
-    "GetSigningConfiguration",
-    "DeleteSigningConfiguration",
-    "DescribeImageSigningStatus",
-    "RegisterPullTimeUpdateExclusion",
-    "DeregisterPullTimeUpdateExclusion",
-    "ListPullTimeUpdateExclusions",
-    "UpdateImageStorageClass",
-    "ListImageReferrers",
-];
 
 /// The `X-Amz-Target` prefix of every ECR API operation.
 pub(crate) const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
@@ -46,7 +28,12 @@ pub(crate) enum Scope {
     Registry,
 }
 
-/// All 58 operations of `AmazonEC2ContainerRegistry_V20150921`: operation, IAM action, scope.
+/// The operations of `AmazonEC2ContainerRegistry_V20150921` the classifier maps: operation, IAM action,
+/// scope. `ecr_operations.txt` lists them for `scripts/check-ecr-operations`, which fails when botocore's
+/// model has an operation that is not there. Each action and its resource type are checked against the
+/// IAM data by a unit test; `ListImageReferrers` has no action of its own and needs `ecr:BatchGetImage`
+/// (Amazon ECR API Reference, ListImageReferrers). Pull-through-cache side effects of BatchGetImage
+/// (`ecr:BatchImportUpstreamImage`, `ecr:CreateRepository`) depend on upstream state and are not added.
 pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     use Scope::*;
     [
@@ -115,6 +102,17 @@ pub(crate) const OPERATIONS: [(&str, &str, Scope); 58] = {
     ]
 };
 
+/// Operations in botocore's ECR model (1.44.8 added the replication-backfill ones) for which the IAM data
+/// (Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry") names no
+/// action. No endpoint policy can be known to allow or deny them, and mapping them onto a neighbouring
+/// action (`ecr:PutReplicationConfiguration`, say) would be a guess, so they are refused with that reason.
+pub(crate) const NO_IAM_ACTION: [&str; 4] = [
+    "DescribeReplicationBackfillResults",
+    "ListReplicationBackfills",
+    "StartReplicationBackfill",
+    "StopReplicationBackfill",
+];
+
 /// Operations whose bodies may exceed the classification bound: a layer part is up to 20 MiB of base64.
 /// It is classified from a prefix when `repositoryName` (and `registryId`) come before `layerPartBlob`, as
 /// the AWS SDKs and CLI serialise them. A second `repositoryName` after the blob cannot be seen, but the
@@ -132,11 +130,16 @@ pub(crate) fn operation(head: &RequestHead<'_>) -> Result<(&'static str, &'stati
     let op = target
         .strip_prefix(TARGET_PREFIX)
         .ok_or_else(|| Refusal(format!("X-Amz-Target {target:?} is not an ECR API operation")))?;
-    OPERATIONS
-        .iter()
-        .find(|(name, _, _)| *name == op)
-        .copied()
-        .ok_or_else(|| Refusal(format!("X-Amz-Target {target:?} names an unknown ECR operation")))
+    if let Some(found) = OPERATIONS.iter().find(|(name, _, _)| *name == op) {
+        return Ok(*found);
+    }
+    if NO_IAM_ACTION.contains(&op) {
+        return Err(Refusal(format!(
+            "IAM data names no action for ECR operation {op} ({IAM_DATA_VERSION}), so no endpoint policy \
+             can be checked against it"
+        )));
+    }
+    Err(Refusal(format!("X-Amz-Target {target:?} names an unknown ECR operation")))
 }
 
 /// Classifies an ECR API call; `caller_account` stands in for a missing `registryId`.
@@ -301,17 +304,90 @@ fn from_arn(action: &str, host: &HostInfo, arn: &str) -> Result<Permission, Refu
 mod tests {
     use super::*;
 
-    /// Amazon ECR API Reference, "Actions": 58 distinct operations, each mapped once.
+    /// Amazon ECR API Reference, "Actions": each operation mapped once; all but `ListImageReferrers` (which
+    /// "must have the ecr:BatchGetImage permission") to the action of the same name.
     #[test]
     fn the_operation_table_is_complete_and_unique() {
-        let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).collect();
+        let mut names: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).chain(NO_IAM_ACTION).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 58);
-        assert!(UNCONFIRMED.iter().all(|u| names.contains(u)), "unconfirmed names must be real operations");
+        assert_eq!(names.len(), OPERATIONS.len() + NO_IAM_ACTION.len(), "an operation is listed twice");
         for (op, action, _) in OPERATIONS {
             let same = action.strip_prefix("ecr:") == Some(op);
             assert!(same || op == "ListImageReferrers", "{op} -> {action}");
         }
+    }
+
+    /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry": every
+    /// action the table emits is an IAM action, and an operation is registry-level (resource `*`) exactly
+    /// when its action has no resource type; the others act on the `repository` resource type.
+    #[test]
+    fn every_action_is_an_iam_action_and_star_exactly_where_it_has_no_resource_type() {
+        for (op, action, scope) in OPERATIONS {
+            let types = crate::classify::action_tests::iam_action(action).resource_types;
+            let registry_level = scope == Scope::Registry;
+            assert_eq!(registry_level, types.is_empty(), "{op} -> {action} is {scope:?}; IAM: {types:?}");
+            assert!(registry_level || types.contains(&"repository"), "{op} -> {action}: IAM: {types:?}");
+        }
+        crate::classify::action_tests::assert_literals_are_iam("ecr_api.rs", include_str!("ecr_api.rs"));
+    }
+
+    /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry", as the
+    /// pinned IAM data has it: no action for these operations, so they are refused with that reason. When
+    /// the data gains one, this fails, and the operation should be classified instead.
+    #[test]
+    fn operations_without_an_iam_action_are_refused_with_that_reason() {
+        for op in NO_IAM_ACTION {
+            assert!(crate::policy::iam::action("ecr", op).is_none(), "IAM data now names ecr:{op}");
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-target", format!("{TARGET_PREFIX}{op}").parse().unwrap());
+            let head = RequestHead {
+                method: "POST",
+                host: "api.ecr.us-east-1.amazonaws.com",
+                path: "/",
+                headers: &headers,
+            };
+            let why = operation(&head).unwrap_err().0;
+            assert!(why.starts_with(&format!("IAM data names no action for ECR operation {op} (")), "{why}");
+        }
+    }
+
+    /// How `ecr_operations.txt` spells what names an operation's resource: the body member, or `*`.
+    fn resource_word(scope: Scope) -> &'static str {
+        match scope {
+            Scope::Repository => "repositoryName",
+            Scope::Repositories => "repositoryNames",
+            Scope::RepositoriesOrAll => "repositoryNames|*",
+            Scope::ResourceArn => "resourceArn",
+            Scope::Registry => "*",
+        }
+    }
+
+    /// The lines `ecr_operations.txt` must hold, sorted by operation: `operation action resource`.
+    fn operation_lines() -> Vec<String> {
+        let mut lines: Vec<String> = OPERATIONS
+            .iter()
+            .map(|(op, action, scope)| format!("{op} {action} {}", resource_word(*scope)))
+            .chain(NO_IAM_ACTION.iter().map(|op| format!("{op} refused no-iam-action")))
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    /// `scripts/check-ecr-operations` compares botocore's ECR model with `ecr_operations.txt`; this keeps
+    /// the file equal to the table the classifier uses, so an operation botocore adds fails the script until
+    /// it is classified or refused here.
+    #[test]
+    fn the_committed_operation_list_is_the_classifier_s_table() {
+        let committed: Vec<&str> = include_str!("ecr_operations.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        let want = operation_lines();
+        assert!(
+            committed == want,
+            "src/classify/ecr_operations.txt differs from ecr_api.rs's tables; its lines should be:\n{}",
+            want.join("\n")
+        );
     }
 }

@@ -56,3 +56,7 @@ pub fn classify_host(
     };
     Ok(Classification { host, permission, additional, context })
 }
+
+// Last in the file: scripts/check-imports reads a file only up to its first test module.
+#[cfg(test)]
+mod action_tests;

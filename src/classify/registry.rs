@@ -236,3 +236,41 @@ fn is_digest(d: &str) -> bool {
 fn is_upload_id(u: &str) -> bool {
     !u.is_empty() && u.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'='))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::action_tests::{assert_literals_are_iam, iam_action};
+
+    /// Every route; the match makes a new variant a compile error here until it is added.
+    const ROUTES: [Route; 6] =
+        [Route::Manifest, Route::Blob, Route::UploadStart, Route::Upload, Route::Tags, Route::Referrers];
+    const _: fn(Route) = |r| match r {
+        Route::Manifest
+        | Route::Blob
+        | Route::UploadStart
+        | Route::Upload
+        | Route::Tags
+        | Route::Referrers => {}
+    };
+
+    /// Amazon ECR User Guide, "Private repository policies": registry calls are authorized with the ECR
+    /// actions, on the repository. Walks every route and method; the literal scan covers the additional
+    /// permissions and `_catalog`.
+    #[test]
+    fn every_route_action_is_an_iam_action_on_a_repository() {
+        let methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+        let mut seen = 0;
+        for route in ROUTES {
+            for method in methods {
+                if let Ok(action) = action_for(route, method, "/v2/x") {
+                    let types = iam_action(action).resource_types;
+                    assert!(types.contains(&"repository"), "{route:?} {method} -> {action}: IAM: {types:?}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 0);
+        assert_literals_are_iam("registry.rs", include_str!("registry.rs"));
+    }
+}

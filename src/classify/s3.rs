@@ -6,13 +6,15 @@
 //! (`?acl`, `?policy`), so it is refused rather than guessed to be a plain object read.
 
 use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, RequestHead};
+use crate::policy::iam;
 use crate::policy::RequestContext;
 
 /// Query keys that select another operation (sub-resources), in sorted order.
-const SUBRESOURCES: [&str; 11] = [
+const SUBRESOURCES: [&str; 12] = [
     "acl",
     "attributes",
     "location",
+    "ownershipControls",
     "partNumber",
     "policy",
     "restore",
@@ -49,7 +51,8 @@ const PLAIN: [&str; 22] = [
     "response-content-encoding",
 ];
 
-/// Classifies an S3 request; list operations add `s3:prefix`, `s3:delimiter`, `s3:max-keys` to `context`.
+/// Classifies an S3 request; the list operations IAM gives `s3:prefix`, `s3:delimiter`, `s3:max-keys` add
+/// them to `context`.
 pub(crate) fn classify(
     host: &HostInfo,
     head: &RequestHead<'_>,
@@ -68,13 +71,7 @@ pub(crate) fn classify(
     };
     if key.is_empty() {
         let action = bucket_action(head.method, &subs, path)?;
-        if action.starts_with("s3:ListBucket") {
-            for (k, v) in &pairs {
-                if matches!(k.as_str(), "prefix" | "delimiter" | "max-keys") {
-                    context.set(&format!("s3:{k}"), v.clone());
-                }
-            }
-        }
+        set_list_keys(action, &pairs, context);
         return Ok((perm(action, format!("arn:{p}:s3:::{bucket}")), Vec::new()));
     }
     let object = format!("arn:{p}:s3:::{bucket}/{key}");
@@ -90,6 +87,20 @@ pub(crate) fn classify(
         }
     }
     Ok((perm(action, object), extra))
+}
+
+/// The list parameters S3 gives policies as condition keys, set only for the actions IAM gives them to
+/// (`iam::key_applies`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
+/// reading `s3:prefix` on `GET ?uploads&prefix=` sees it absent in AWS, so it must here too.
+fn set_list_keys(action: &str, pairs: &[(String, String)], context: &mut RequestContext) {
+    for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")]
+    {
+        if iam::key_applies(action, key) {
+            if let Some((_, value)) = pairs.iter().find(|(k, _)| k == param) {
+                context.set(key, value.clone());
+            }
+        }
+    }
 }
 
 fn perm(action: &str, resource: String) -> Permission {
@@ -138,6 +149,10 @@ fn bucket_action(method: &str, subs: &[&str], path: &str) -> Result<&'static str
         ("GET", ["acl"]) => "s3:GetBucketAcl",
         ("GET", ["policy"]) => "s3:GetBucketPolicy",
         ("GET", ["tagging"]) => "s3:GetBucketTagging",
+        ("GET", ["ownershipControls"]) => "s3:GetBucketOwnershipControls",
+        // The DeleteBucketOwnershipControls API has no action of its own: IAM authorizes it as
+        // s3:PutBucketOwnershipControls (Service Authorization Reference, Amazon S3).
+        ("PUT" | "DELETE", ["ownershipControls"]) => "s3:PutBucketOwnershipControls",
         ("PUT", []) => "s3:CreateBucket",
         ("DELETE", []) => "s3:DeleteBucket",
         _ => return Err(unknown(method, subs, path)),
@@ -190,4 +205,67 @@ fn copy_source(partition: &str, source: &str) -> Result<Permission, Refusal> {
         _ => return Err(Refusal(format!("x-amz-copy-source {source:?} has an unknown query"))),
     };
     Ok(perm(action, format!("arn:{partition}:s3:::{bucket}/{key}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::action_tests::{assert_literals_are_iam, iam_action};
+    use crate::classify::Service;
+
+    const METHODS: [&str; 8] = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+
+    /// Every sorted set of sub-resource keys a request can carry (`subresources` sorts them too).
+    fn every_subresource_set() -> Vec<Vec<&'static str>> {
+        (0..1u32 << SUBRESOURCES.len())
+            .map(|bits| {
+                let mut set: Vec<&str> = SUBRESOURCES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits >> i & 1 == 1)
+                    .map(|(_, s)| *s)
+                    .collect();
+                set.sort_unstable();
+                set
+            })
+            .collect()
+    }
+
+    /// Amazon S3 User Guide, "Required permissions for Amazon S3 API operations", and the Service
+    /// Authorization Reference for Amazon S3: every action a bucket route emits is an IAM action on the
+    /// `bucket` resource type, every object route's on `object`, and the one `*` route's has no resource
+    /// type. Walks every method with every set of sub-resources; the literal scan covers the rest.
+    #[test]
+    fn every_route_action_is_an_iam_action_on_its_resource_type() {
+        let (mut bucket, mut object) = (0, 0);
+        for subs in every_subresource_set() {
+            for method in METHODS {
+                if let Ok(action) = bucket_action(method, &subs, "/") {
+                    let types = iam_action(action).resource_types;
+                    assert!(types.contains(&"bucket"), "{method} {subs:?} -> {action}: IAM: {types:?}");
+                    bucket += 1;
+                }
+                if let Ok(action) = object_action(method, &subs, "/k") {
+                    let types = iam_action(action).resource_types;
+                    assert!(types.contains(&"object"), "{method} {subs:?} -> {action}: IAM: {types:?}");
+                    object += 1;
+                }
+            }
+        }
+        assert!(bucket > 0 && object > 0);
+        let host = HostInfo {
+            service: Service::S3,
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            account: None,
+            bucket: None,
+        };
+        let headers = http::HeaderMap::new();
+        let head =
+            RequestHead { method: "GET", host: "s3.us-east-1.amazonaws.com", path: "/", headers: &headers };
+        let (main, _) = classify(&host, &head, &mut RequestContext::default()).unwrap();
+        assert_eq!(main.resource, "*");
+        assert!(iam_action(&main.action).resource_types.is_empty(), "{} has resource types", main.action);
+        assert_literals_are_iam("s3.rs", include_str!("s3.rs"));
+    }
 }
