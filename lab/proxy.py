@@ -45,8 +45,9 @@ def _q(value) -> str:
 CONNECT_LINE = 'connect = "127.0.0.1:0"'
 
 
-def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path) -> str:
-    """The `vpce-proxy.toml` text (format: src/config.rs)."""
+def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path, facts="") -> str:
+    """The `vpce-proxy.toml` text (format: src/config/mod.rs); `facts` is extra TOML such as `[[account]]`
+    tables (ARCHITECTURE.md §9)."""
     lines = [
         "[listen]",
         CONNECT_LINE,
@@ -75,7 +76,7 @@ def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path) ->
         lines += ["", "[[upstream]]", f"host = {_q(host)}", f"address = {_q(address)}"]
     lines += ["", "[upstream_tls]", f"extra_ca = {_q(extra_ca)}", ""]
     lines += ["[audit]", "enabled = true", f"path = {_q(audit_path)}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + facts
 
 
 # What `vpce-proxy run` prints on stderr for each bound listener (`announce` in src/commands/run.rs): the
@@ -109,13 +110,15 @@ def start(name: str, config: Path, log: Path, listeners=("connect",), env=None) 
 class Proxy:
     """One running `vpce-proxy run --config FILE` on a loopback port it chose, with its own CA directory."""
 
-    def __init__(self, workdir: Path, name: str, policies, principals, routes, extra_ca: Path):
+    def __init__(self, workdir: Path, name: str, policies, principals, routes, extra_ca: Path, facts=""):
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ca_dir = self.dir / "ca"
         self.audit = self.dir / "audit.jsonl"
         self.config = self.dir / "vpce-proxy.toml"
-        self.config.write_text(render_config(self.ca_dir, policies, principals, routes, extra_ca, self.audit))
+        self.config.write_text(
+            render_config(self.ca_dir, policies, principals, routes, extra_ca, self.audit, facts)
+        )
         self.proc, ports = start(name, self.config, self.dir / "proxy.log")
         self.port = ports["connect"]
 

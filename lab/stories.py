@@ -13,6 +13,10 @@ from . import clients
 from .procs import run
 from .world import (
     DEV,
+    DP_ECR_POLICY,
+    DP_S3_POLICY,
+    MEMBER,
+    ORG_FACTS,
     FOREIGN_REGISTRY,
     MARKETPLACE_REGISTRY,
     MP_ADMIN,
@@ -89,6 +93,7 @@ class Stories:
         self._dockerd = None
         self._deny_proxy = None
         self._mp_proxy = None
+        self._dp_proxy = None
         self._image = None
 
     @property
@@ -131,6 +136,14 @@ class Stories:
             self._mp_proxy = self.lab.start_proxy("proxy-marketplace", ecr_policy=None, s3_policy=None)
         return self._mp_proxy
 
+    def dp_proxy(self):
+        """Story (c): AWS's published data-perimeter endpoint policies, told the lab account's organization."""
+        if self._dp_proxy is None:
+            self._dp_proxy = self.lab.start_proxy(
+                "proxy-data-perimeter", ecr_policy=DP_ECR_POLICY, s3_policy=DP_S3_POLICY, facts=ORG_FACTS
+            )
+        return self._dp_proxy
+
     def dockerd(self):
         if self._dockerd is None:
             self._dockerd = self.lab._own(clients.Dockerd(self.lab.dir, self.lab.proxy))
@@ -151,15 +164,15 @@ class Stories:
         d.docker("rmi", ref)
         return _steps([d.login(ref.split("/")[0], persona), d.docker("pull", ref)])
 
-    def registry_redirected(self, repo: str) -> bool:
-        """The registry answered a blob GET of `repo` with a 307 (the S3 layer path was taken)."""
+    def registry_redirects(self, repo: str) -> int:
+        """How many blob GETs of `repo` the registry answered with a 307 (the S3 layer path)."""
         pattern = re.compile(rf'"GET /v2/{re.escape(repo)}/blobs/sha256:[0-9a-f]+ HTTP/[0-9.]+" 307')
-        return bool(pattern.search(self.lab.registry.access_log()))
+        return len(pattern.findall(self.lab.registry.access_log()))
 
     # -- the stories ---------------------------------------------------------------------------------
     def rows(self) -> list:
         own, foreign, mp = OWN_REGISTRY, FOREIGN_REGISTRY, MARKETPLACE_REGISTRY
-        a, b = "a: org-only endpoint", "b: marketplace personas"
+        a, b, c = "a: org-only endpoint", "b: marketplace personas", "c: data perimeter (aws-samples)"
         return [
             Row(a, "aws", "ecr get-authorization-token (dev, org member)", "allowed",
                 lambda: self.aws(DEV, "get-authorization-token")),
@@ -226,6 +239,20 @@ class Stories:
                 lambda: self.aws(MP_READONLY, "delete-repository", "--repository-name",
                                  "len-s-mp/sample-repository-1", proxy=self.mp_proxy()),
                 ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository action"]),
+            # Story (c): the member's organization and the repository's come from `[[account]]` alone.
+            Row(c, "skopeo", f"member copy oci:… docker://{own}/app:dp", "allowed",
+                lambda: self.push(MEMBER, f"{own}/app:dp", proxy=self.dp_proxy())),
+            Row(c, "skopeo", f"member copy docker://{own}/app:dp oci:… (layer via the starport bucket)", "allowed",
+                lambda: self._pull_via_s3(MEMBER, "app:dp", self.dp_proxy())),
+            Row(c, "skopeo", f"member copy oci:… docker://{foreign}/app:dp (outside the organization)", "denied",
+                lambda: self._refused_before_registry(
+                    self.push(MEMBER, f"{foreign}/app:dp", proxy=self.dp_proxy()), foreign, "app"),
+                ["403 (Forbidden)", f"registry saw no request for {foreign}/app"]),
+            Row(c, "aws", "member ecr describe-images --repository-name app", "allowed",
+                lambda: self.aws(MEMBER, "describe-images", "--repository-name", "app", proxy=self.dp_proxy())),
+            Row(c, "aws", "outsider ecr describe-images --repository-name app", "denied",
+                lambda: self.aws(OUTSIDER, "describe-images", "--repository-name", "app", proxy=self.dp_proxy()),
+                ["AccessDeniedException", _user(OUTSIDER), NO_ENDPOINT_ALLOW + " ecr:DescribeImages action"]),
         ]
 
     def _foreign_skopeo_push(self) -> Outcome:
@@ -253,9 +280,10 @@ class Stories:
             outcome.text += "\ncurl -L: " + html.unescape(clients.text(body))
         return outcome
 
-    def _pull_via_s3(self) -> Outcome:
-        outcome = self.pull(DEV, f"{OWN_REGISTRY}/app:lab")
-        if outcome.allowed and not self.registry_redirected("app"):
+    def _pull_via_s3(self, persona=DEV, ref="app:lab", proxy=None) -> Outcome:
+        before = self.registry_redirects("app")
+        outcome = self.pull(persona, f"{OWN_REGISTRY}/{ref}", proxy=proxy, name=f"via-s3-{persona.name}")
+        if outcome.allowed and self.registry_redirects("app") <= before:
             return Outcome(False, "pull succeeded but the registry never answered a blob GET with 307")
         return outcome
 

@@ -23,6 +23,10 @@ TEST_POLICIES = REPO_ROOT / "tests" / "e2e" / "policies"
 ORG_POLICY = POLICIES / "org-only-ecr.json"
 S3_POLICY = POLICIES / "s3-layer-bucket.json"
 S3_OTHER_BUCKET_POLICY = TEST_POLICIES / "s3-other-bucket-only.json"
+#: AWS's published data-perimeter endpoint policies, placeholders filled in (that folder's README).
+DATA_PERIMETER = REPO_ROOT / "tests" / "requests" / "data-perimeter"
+DP_ECR_POLICY = DATA_PERIMETER / "ecr.api_endpoint_policy.json"
+DP_S3_POLICY = DATA_PERIMETER / "s3_endpoint_policy.json"
 ORG = "o-21ej9awi6a"
 #: The AWS Marketplace seller account of story (b) (its repositories live under `len-s-mp/`).
 MARKETPLACE_ACCOUNT = "709825985650"
@@ -72,7 +76,16 @@ MP_READONLY = Persona(
     "mp-readonly", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-readonly", None, "AKIALABMPREAD0000001",
     "mp-readonly", ["marketplace-readonly.json"],
 )
-PERSONAS = [DEV, OUTSIDER, MP_ADMIN, MP_DEVELOPER, MP_READONLY]
+#: An organization member whose organization is not configured on the principal: it comes from the
+#: `[[account]]` of its account, as the data-perimeter story configures it.
+MEMBER = Persona("member", f"arn:aws:iam::{ACCOUNT}:user/member", None, "AKIALABMEMBER0000001", "member")
+PERSONAS = [DEV, OUTSIDER, MP_ADMIN, MP_DEVELOPER, MP_READONLY, MEMBER]
+#: The facts the data-perimeter proxy is told: the organization of the lab's own account.
+ORG_FACTS = f"""
+[[account]]
+id = "{ACCOUNT}"
+org_id = "{ORG}"
+"""
 
 
 class Lab:
@@ -117,7 +130,9 @@ class Lab:
             (f"s3.{REGION}.amazonaws.com", moto),
         ]
 
-    def start_proxy(self, name, s3_policy=None, ecr_policy=ORG_POLICY, registry=None, routes=None) -> Proxy:
+    def start_proxy(
+        self, name, s3_policy=None, ecr_policy=ORG_POLICY, registry=None, routes=None, facts=""
+    ) -> Proxy:
         """A proxy with the story principals; `None` policies mean the AWS default endpoint policy (allow all)."""
         policies = {}
         if ecr_policy:
@@ -126,7 +141,7 @@ class Lab:
             policies["s3"] = s3_policy
         principals = [p.principal() for p in PERSONAS]
         return self._own(
-            Proxy(self.dir, name, policies, principals, routes or self.routes(registry), self.ca.cert_path)
+            Proxy(self.dir, name, policies, principals, routes or self.routes(registry), self.ca.cert_path, facts)
         )
 
     def start_echo(self, name="echo"):

@@ -229,3 +229,20 @@ fn a_policy_with_a_lint_error_is_refused_as_run_refuses_it() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.lines().any(|l| l == format!("vpce-proxy: {reloader}")), "{stderr}");
 }
+
+/// A newcomer on the embedded defaults: an access key id no `[[principal]]` names still tells its
+/// account (AWS STS API Reference, GetAccessKeyInfo), so `aws ecr describe-repositories` without
+/// `registryId` acts on that account's registry and is forwarded; the caller stays `anonymous`.
+#[test]
+fn an_unconfigured_access_key_still_names_its_account() {
+    let (code, v, stderr) = explain("aws-cli-describe-repositories-new-key.json", false);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(v.get("refused").is_none(), "{v}");
+    assert_eq!(v["action"], "ecr:DescribeRepositories");
+    assert_eq!(v["decision"], "Allow");
+    assert_eq!(v["principal"], "anonymous");
+    assert_eq!(v["principal_source"], "unconfigured_key");
+    assert_eq!(v["resource_account"], "123456789012");
+    assert_eq!(v["context"]["aws:PrincipalAccount"], "123456789012");
+    assert!(v["principal_note"].as_str().unwrap().contains("account 123456789012 is decoded"), "{v}");
+}

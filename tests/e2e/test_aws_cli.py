@@ -4,7 +4,11 @@ a denied call must not reach moto.
 """
 
 from lab import clients
-from lab.world import DEV
+from lab.standins import ACCOUNT
+from lab.world import DEV, Persona
+
+#: An AKIA key id whose encoded account is the lab's (moto's) account; no `[[principal]]` names it.
+NEWCOMER_KEY = "AKIABZPUZDKBVIISEM2E"
 
 # botocore prints "(reached max retries: 0)" between the two halves when retries are off, as here.
 DELETE_ERROR = "An error occurred (AccessDeniedException) when calling the DeleteRepository operation"
@@ -33,3 +37,16 @@ def test_delete_repository_denied_by_explicit_deny_and_repository_survives(lab):
     assert DELETE_ERROR in stderr and DELETE_DENIED in stderr, stderr
     names = [r["repositoryName"] for r in lab.moto.client("ecr").describe_repositories()["repositories"]]
     assert "base-image3" in names
+
+
+def test_a_newcomers_unconfigured_key_is_forwarded_on_the_default_policies(lab):
+    """AWS default endpoint policies and a key id no `[[principal]]` names: its account is decoded from the
+    key id (AWS STS API Reference, GetAccessKeyInfo), so describe-repositories without `--registry-id` acts
+    on that account's registry and moto answers, as AWS would."""
+    newcomer = Persona("newcomer", f"arn:aws:iam::{ACCOUNT}:user/newcomer", None, NEWCOMER_KEY, "newcomer")
+    proxy = lab.start_proxy("proxy-defaults", ecr_policy=None, s3_policy=None)
+    result = clients.aws(proxy, newcomer, ["ecr", "describe-repositories"])
+    assert result.returncode == 0, clients.text(result)
+    assert b'"repositoryName": "app"' in result.stdout, result.stdout
+    decided = [r for r in proxy.audit_records() if r.get("eventName") == "DescribeRepositories"]
+    assert decided and (decided[-1]["decision"], decided[-1]["upstreamStatus"]) == ("Allow", 200), decided
