@@ -422,6 +422,79 @@ identity_policies = ["dev.json"]
     }
 
     /// A cross-repository mount reads the source: both permissions must be allowed, first refusal wins.
+    /// Amazon ECR User Guide, "Private repository policies" with IAM's "Policy evaluation logic": in one
+    /// account a repository policy naming the caller grants without an identity policy, an explicit deny in
+    /// it wins, and a caller it does not name needs an identity-policy allow.
+    #[test]
+    fn a_repository_policy_is_the_resource_layer_of_its_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("app-repo.json"),
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Sid":"AdminReads","Effect":"Allow",
+               "Principal":{"AWS":"arn:aws:sts::123456789123:assumed-role/admin/s1"},"Action":"ecr:DescribeImages"},
+              {"Sid":"NobodyDeletes","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository"}]}"#,
+        )
+        .unwrap();
+        let repo = "[[repository]]\narn = \"arn:aws:ecr:us-east-1:123456789123:repository/app\"\npolicy = \"app-repo.json\"";
+        let a = authorizer(dir.path(), &format!("\n{repo}"));
+        let body = r#"{"repositoryName": "app"}"#;
+        let v = api_call(&a, "AKIAADMIN", "DescribeImages", body).unwrap();
+        assert_eq!(v.decision.outcome, Outcome::Allow, "{:?}", v.decision);
+        let v = api_call(&a, "AKIAADMIN", "DeleteRepository", body).unwrap();
+        assert_eq!(
+            (v.decision.outcome, v.decision.denied_by),
+            (Outcome::ExplicitDeny, Some(Layer::Resource))
+        );
+        let v = api_call(&a, "AKIADEV", "DescribeImages", body).unwrap();
+        assert_eq!(
+            (v.decision.outcome, v.decision.denied_by),
+            (Outcome::ImplicitDeny, Some(Layer::Identity))
+        );
+        let other = api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName": "other"}"#).unwrap();
+        assert_eq!(other.decision.outcome, Outcome::Allow, "no repository policy: the layers as before");
+    }
+
+    /// IAM User Guide, "AWS global condition context keys", aws:ResourceTag: each permission of a request
+    /// is judged on its own resource's tags; a blob mount's source keeps none of the target's.
+    #[test]
+    fn resource_tags_are_set_per_permission() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("no-prod.json"),
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},
+              {"Sid":"NoProd","Effect":"Deny","Principal":"*","Action":"*","Resource":"*",
+               "Condition":{"StringEquals":{"ecr:ResourceTag/tier":"prod"}}}]}"#,
+        )
+        .unwrap();
+        let text = r#"[policies]
+"ecr.dkr" = "no-prod.json"
+[[repository]]
+arn = "arn:aws:ecr:us-east-1:123456789123:repository/base/prod"
+tags = { tier = "prod" }
+[[repository]]
+arn = "arn:aws:ecr:us-east-1:123456789123:repository/team/app"
+tags = { tier = "dev" }
+"#;
+        let config = Config::parse(text, &dir.path().join("vpce-proxy.toml")).unwrap();
+        let a = Authorizer::new(&config, load_policies(&config, &mut Fingerprints::default()).unwrap());
+        let d = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+        let headers = http::HeaderMap::new();
+        let mount = |from: &str| format!("/v2/team/app/blobs/uploads/?mount={d}&from={from}");
+        let v = registry(&a, "POST", &mount("base/dev"), &headers);
+        assert_eq!(v.decision.outcome, Outcome::Allow, "{:?}", v.decision);
+        let v = registry(&a, "POST", &mount("base/prod"), &headers);
+        assert_eq!(v.decision.outcome, Outcome::ExplicitDeny);
+        assert!(v.decision.message.unwrap().contains("repository/base/prod"));
+        let ctx = &v.classification.context;
+        assert_eq!(
+            ctx.get("ecr:ResourceTag/tier").unwrap().values().next(),
+            Some("dev"),
+            "explain shows the target's"
+        );
+    }
+
     #[test]
     fn a_blob_mount_is_refused_when_the_source_is_not_readable() {
         let dir = tempfile::tempdir().unwrap();
