@@ -81,8 +81,12 @@ pub(crate) fn key_applies(action: &str, key: &str) -> bool {
     if listed(service.actions[at].condition_keys) {
         return true;
     }
-    let global = GLOBAL_KEYS.iter().any(|k| names(k.name, k.templated, key));
-    global && !listed(service.action_specific_global_keys)
+    // Asked for every condition key a policy reads, so the common case (an `aws:` key) avoids scanning
+    // the global table: an unknown `aws:` key is never set, so calling it applicable changes nothing.
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return !listed(service.action_specific_global_keys);
+    }
+    GLOBAL_KEYS.iter().any(|k| !k.name.starts_with("aws:") && names(k.name, k.templated, key))
 }
 
 #[cfg(test)]
