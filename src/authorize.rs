@@ -159,7 +159,9 @@ impl Authorizer {
         let mut combined =
             Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
         let mut resource_keys = Vec::new();
-        for permission in c.permission.iter().chain(&c.additional) {
+        let mut last = 0;
+        for (i, permission) in c.permission.iter().chain(&c.additional).enumerate() {
+            last = i;
             resource_keys.iter().for_each(|k: &String| request.context.remove(k));
             request.action.clone_from(&permission.action);
             request.resource.clone_from(&permission.resource);
@@ -173,9 +175,11 @@ impl Authorizer {
             }
             combined.matched.extend(decision.matched);
         }
-        resource_keys.iter().for_each(|k| request.context.remove(k));
         c.context = request.context;
-        if let Some(permission) = &c.permission {
+        // The context keeps the main permission's resource keys (explain shows them); most requests have
+        // one permission, so they are already in place.
+        if let (true, Some(permission)) = (last > 0, &c.permission) {
+            resource_keys.iter().for_each(|k| c.context.remove(k));
             self.directory.resource_context(permission, &mut c.context);
         }
         combined
