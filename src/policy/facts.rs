@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::iam::key_applies;
+use super::iam::KeyScope;
 use super::matching::{arn_account, ArnParts};
 use super::request::{AuthzRequest, ContextValue, ANONYMOUS};
 
@@ -27,6 +27,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) principal_account: Option<&'a str>,
     /// The request's resource, split into ARN segments once.
     pub(crate) resource_parts: ArnParts<'a>,
+    /// Which keys IAM gives the request's action, resolved once.
+    keys: KeyScope,
 }
 
 /// Values of one context key: borrowed from the request, or derived from the principal.
@@ -62,13 +64,14 @@ impl<'a> Facts<'a> {
             Some(ContextValue::Single(v)) => Some(v.as_str()),
             _ => arn_account(&request.principal),
         };
-        Facts { request, principal_account, resource_parts: ArnParts::new(&request.resource) }
+        let keys = KeyScope::of(&request.action);
+        Facts { request, principal_account, resource_parts: ArnParts::new(&request.resource), keys }
     }
 
     /// Looks up a lowercased key; the request's own values win over derived ones. A key IAM does not give
     /// this action (Service Authorization Reference, condition keys column) is absent, whatever was set.
     pub(crate) fn lookup(&self, key: &str) -> Option<Found<'a>> {
-        if !key_applies(&self.request.action, key) {
+        if !self.keys.applies(key) {
             return None;
         }
         if let Some(v) = self.request.context.get(key) {

@@ -69,24 +69,48 @@ pub(crate) fn find_key(key: &str) -> Option<&'static KeyData> {
     GLOBAL_KEYS.iter().chain(service_keys).find(|k| names(k.name, k.templated, key))
 }
 
-/// Whether a request for `action` (`ecr:PutImage`, as the classifier spells it) carries `key` at all.
-///
-/// A key some action of the service lists is action-specific and applies only where listed; any other
-/// global key applies to every action. Actions outside the tables are not second-guessed.
+/// Which condition keys one action is given: resolved once per request ([`KeyScope::of`]), asked per key
+/// a policy reads ([`KeyScope::applies`]), since the evaluator asks for every condition it evaluates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyScope {
+    /// An action outside the tables: not second-guessed, every key applies.
+    Unknown,
+    /// An action in the tables, with its own keys and its service's action-specific global keys.
+    Known { listed: &'static [&'static str], action_specific: &'static [&'static str] },
+}
+
+impl KeyScope {
+    /// The scope of `action` (`ecr:PutImage`, as the classifier spells it).
+    pub(crate) fn of(action: &str) -> KeyScope {
+        let Some((prefix, name)) = action.split_once(':') else { return KeyScope::Unknown };
+        let Some(service) = service(prefix) else { return KeyScope::Unknown };
+        match service.actions.binary_search_by(|a| a.name.cmp(name)) {
+            Ok(at) => KeyScope::Known {
+                listed: service.actions[at].condition_keys,
+                action_specific: service.action_specific_global_keys,
+            },
+            Err(_) => KeyScope::Unknown,
+        }
+    }
+
+    /// Whether the action carries `key` at all. A key some action of the service lists is
+    /// action-specific and applies only where listed; any other global key applies to every action.
+    pub(crate) fn applies(self, key: &str) -> bool {
+        let KeyScope::Known { listed, action_specific } = self else { return true };
+        let named = |entries: &[&str]| entries.iter().any(|e| names(e, e.ends_with('/'), key));
+        // The common case first: an `aws:` key outside the three action-specific ones. An unknown `aws:`
+        // key is never set, so calling it applicable changes nothing.
+        if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return !named(action_specific) || named(listed);
+        }
+        named(listed)
+            || GLOBAL_KEYS.iter().any(|k| !k.name.starts_with("aws:") && names(k.name, k.templated, key))
+    }
+}
+
+/// Whether a request for `action` carries `key` at all ([`KeyScope`], for a single question).
 pub(crate) fn key_applies(action: &str, key: &str) -> bool {
-    let Some((prefix, name)) = action.split_once(':') else { return true };
-    let Some(service) = service(prefix) else { return true };
-    let Ok(at) = service.actions.binary_search_by(|a| a.name.cmp(name)) else { return true };
-    let listed = |entries: &[&str]| entries.iter().any(|e| names(e, e.ends_with('/'), key));
-    if listed(service.actions[at].condition_keys) {
-        return true;
-    }
-    // Asked for every condition key a policy reads, so the common case (an `aws:` key) avoids scanning
-    // the global table: an unknown `aws:` key is never set, so calling it applicable changes nothing.
-    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
-        return !listed(service.action_specific_global_keys);
-    }
-    GLOBAL_KEYS.iter().any(|k| !k.name.starts_with("aws:") && names(k.name, k.templated, key))
+    KeyScope::of(action).applies(key)
 }
 
 #[cfg(test)]
