@@ -18,6 +18,7 @@ pub(crate) mod operators;
 pub(crate) mod request;
 mod spelling;
 pub(crate) mod validate;
+mod validate_login;
 pub(crate) mod variables;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::iam;
 use super::iam_data::IAM_DATA_VERSION;
 use super::json::{self, Json, Key, Pos, Spanned};
 use super::operators::{parse_operator, BaseOperator, OperatorError, ParsedOperator, BASE_OPERATORS};
+use super::validate_login::login_finding;
 use super::variables::arn_prefix_len;
 
 /// VPC endpoint policy size limit (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
@@ -66,6 +67,7 @@ pub(crate) const CODES: &[&str] = &[
     "unknown-condition-key",
     "single-valued-operator-on-multivalued-key",
     "registry-action-needs-star",
+    "ecr-login-not-allowed",
     "variable-needs-version",
     "variable-in-arn-prefix",
     "policy-too-large",
@@ -128,6 +130,9 @@ pub(crate) fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
     lint.size(text);
     lint.document(&doc);
     let mut findings = lint.findings;
+    if kind == PolicyKind::Endpoint {
+        findings.extend(login_finding(&doc));
+    }
     findings.sort_by_key(|f| (f.pos.line, f.pos.col));
     findings
 }

@@ -22,6 +22,7 @@ const VARIABLES: &str = "IAM User Guide, IAM policy elements: Variables and tags
 const GLOBAL_KEYS: &str = "IAM User Guide, AWS global condition context keys";
 const SAR_ECR: &str =
     "Service Authorization Reference, Actions, resources, and condition keys for Amazon ECR";
+const ECR_LOGIN: &str = "Amazon ECR User Guide, interface VPC endpoints: GetAuthorizationToken on \"*\"";
 const SAR_S3: &str = "Service Authorization Reference, Actions, resources, and condition keys for Amazon S3";
 const ENDPOINT_DOC: &str = "AWS PrivateLink Guide, Control access to VPC endpoints using endpoint policies";
 const MARKETPLACE: &str = "AWS Marketplace blog policy with \"\" where \"*\" was meant";
@@ -335,6 +336,16 @@ fn every_code_is_reported_where_the_mistake_is() {
             ),
         ),
         (
+            ECR_LOGIN,
+            ENDPOINT,
+            "ecr-login-not-allowed",
+            W,
+            r#"{"Version": "2012-10-17", "Statement": @[{"Effect": "Allow", "Principal": "*",
+   "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+   "Resource": "arn:aws:ecr:us-west-2:123456789123:repository/*"}]}"#
+                .into(),
+        ),
+        (
             SAR_ECR,
             IDENTITY,
             "registry-action-needs-star",
@@ -415,6 +426,7 @@ fn a_correct_endpoint_policy_has_no_findings() {
      "Action": ["ecr:BatchGetImage", "ecr:Get*"], "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/app/*",
      "Condition": {"ForAnyValue:StringEquals": {"aws:PrincipalOrgPaths": ["o-a/r-b/*"]},
                    "StringEqualsIfExists": {"aws:PrincipalTag/team": "${aws:PrincipalTag/team}"}}},
+    {"Sid": "Login", "Effect": "Allow", "Principal": "*", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
     {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
      "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-21ej9awi6a"}}}
   ]
