@@ -12,8 +12,12 @@ from pathlib import Path
 from .procs import Proc, announced_port, free_port, started, wait_port
 from .tunnel import LISTENING as TUNNEL_LISTENING
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789123"
+#: The registry password moto's GetAuthorizationToken issues for the lab account (user `AWS`), so the
+#: registry accepts a login made with `aws ecr get-login-password`, as ECR's registry does.
+MOTO_LOGIN = ("AWS", f"{ACCOUNT}-auth-token")
 LAYER_BUCKET = "prod-us-east-1-starport-layer-bucket"
 #: Credentials the registry uses for its S3 storage (and so the key id in its presigned URLs).
 REGISTRY_S3_KEY = ("AKIALABREGISTRY00001", "labregistrysecret")
@@ -33,8 +37,10 @@ class Moto:
     def __init__(self, workdir: Path, cert: Path, key: Path, ca: Path):
         self.port = free_port()
         self.ca = ca
-        env = _clean_env(MOTO_ACCOUNT_ID=ACCOUNT, AWS_DEFAULT_REGION=REGION)
-        argv = ["moto_server", "-H", "127.0.0.1", "-p", str(self.port), "-c", str(cert), "-k", str(key)]
+        env = _clean_env(MOTO_ACCOUNT_ID=ACCOUNT, AWS_DEFAULT_REGION=REGION, PYTHONPATH=str(REPO_ROOT))
+        # lab.moto_server: moto with GetAuthorizationToken's expiresAt in the future (see that module).
+        argv = [sys.executable, "-m", "lab.moto_server", "-H", "127.0.0.1", "-p", str(self.port),
+                "-c", str(cert), "-k", str(key)]
         self.proc = Proc("moto_server", argv, workdir / "moto.log", env=env)
         started(lambda: wait_port(self.port, self.proc, timeout=60), self.proc)
 

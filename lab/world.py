@@ -14,7 +14,7 @@ from .ca import LabCA
 from .echo import LISTENING as ECHO_LISTENING
 from .procs import Proc, announced_port, started
 from .proxy import REPO_ROOT, Principal, Proxy
-from .standins import ACCOUNT, LAYER_BUCKET, REGION, Moto, Registry
+from .standins import ACCOUNT, LAYER_BUCKET, MOTO_LOGIN, REGION, Moto, Registry
 
 #: The shipped seed policies (policies/README.md); the lab runs exactly these.
 POLICIES = REPO_ROOT / "policies"
@@ -60,7 +60,7 @@ class Persona:
         )
 
 
-DEV = Persona("dev", f"arn:aws:iam::{ACCOUNT}:user/dev", ORG, "AKIALABDEV0000000001", "AWS")
+DEV = Persona("dev", f"arn:aws:iam::{ACCOUNT}:user/dev", ORG, "AKIALABDEV0000000001", "dev")
 OUTSIDER = Persona(
     "outsider", "arn:aws:iam::444455556666:user/outsider", "o-0therorg00", "AKIALABOUTSIDER00001", "outsider"
 )
@@ -104,7 +104,7 @@ class Lab:
             self.cert, self.key = self.ca.leaf("standin")
             self.moto = self._own(Moto(self.dir, self.cert, self.key, self.ca.cert_path))
             self.moto.seed(REPOSITORIES)
-            users = {p.registry_user: p.token for p in PERSONAS}
+            users = dict([MOTO_LOGIN], **{p.registry_user: p.token for p in PERSONAS})
             self.registry = self._own(
                 Registry(self.dir, "registry-s3", self.cert, self.key, self.ca.cert_path, self.moto, users)
             )
