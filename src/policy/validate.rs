@@ -14,7 +14,7 @@ use super::iam;
 use super::iam_data::IAM_DATA_VERSION;
 use super::json::{self, Json, Key, Pos, Spanned};
 use super::operators::{parse_operator, BaseOperator, OperatorError, ParsedOperator, BASE_OPERATORS};
-use super::validate_login::login_finding;
+use super::validate_login::login_not_allowed;
 use super::variables::arn_prefix_len;
 
 /// VPC endpoint policy size limit (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
@@ -130,8 +130,9 @@ pub(crate) fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
     lint.size(text);
     lint.document(&doc);
     let mut findings = lint.findings;
-    if kind == PolicyKind::Endpoint {
-        findings.extend(login_finding(&doc));
+    if let Some((pos, message)) = login_not_allowed(&doc).filter(|_| kind == PolicyKind::Endpoint) {
+        let code = "ecr-login-not-allowed";
+        findings.push(Finding { pos, severity: Severity::Warning, code, message });
     }
     findings.sort_by_key(|f| (f.pos.line, f.pos.col));
     findings

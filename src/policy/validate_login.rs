@@ -4,11 +4,11 @@
 //!
 //! Published policies do drop it: the AWS blog's final endpoint policy of acceptance story (a) has no such
 //! statement, and every pull and push through it then fails at the login, far from the policy's text.
-//! Whole-document rule, so it lives apart from the per-element lint in `validate.rs`.
+//! Whole-document rule, so it lives apart from the per-element lint in `validate.rs`, which turns the
+//! position and message into its `ecr-login-not-allowed` warning (this module imports nothing of it).
 
 use super::actions::glob_matches;
-use super::json::{Json, Spanned};
-use super::validate::{Finding, Severity};
+use super::json::{Json, Pos, Spanned};
 
 const LOGIN: &str = "ecr:GetAuthorizationToken";
 
@@ -41,8 +41,8 @@ fn may_grant_login(st: &Spanned) -> bool {
     actions && resources
 }
 
-/// The `ecr-login-not-allowed` warning for an endpoint policy about ECR that no statement lets log in.
-pub(crate) fn login_finding(doc: &Spanned) -> Option<Finding> {
+/// Where and why an endpoint policy about ECR lets no statement log in, if it does not.
+pub(crate) fn login_not_allowed(doc: &Spanned) -> Option<(Pos, String)> {
     let statement = doc.get("Statement")?;
     let statements: Vec<&Spanned> = match &statement.value {
         Json::Array(items) => items.iter().collect(),
@@ -52,14 +52,12 @@ pub(crate) fn login_finding(doc: &Spanned) -> Option<Finding> {
     if !statements.iter().any(|st| names_ecr(st)) || statements.iter().any(|st| may_grant_login(st)) {
         return None;
     }
-    Some(Finding {
-        pos: statement.pos,
-        severity: Severity::Warning,
-        code: "ecr-login-not-allowed",
-        message: format!(
+    Some((
+        statement.pos,
+        format!(
             "no statement allows {LOGIN} on \"Resource\": \"*\", so docker login (and every pull and push after \
              it) fails through this endpoint: add {{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \
              \"{LOGIN}\", \"Resource\": \"*\"}}"
         ),
-    })
+    ))
 }
