@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::classify::Permission;
 use crate::config::{AccountConfig, Config};
+use crate::policy::matching::is_account_id;
 use crate::policy::{ContextValue, RequestContext};
 
 /// Why the facts in a config cannot be used.
@@ -42,11 +43,6 @@ pub(crate) struct Directory {
     accounts: HashMap<String, AccountConfig>,
     repository_tags: HashMap<String, BTreeMap<String, String>>,
     bucket_owners: HashMap<String, String>,
-}
-
-/// Whether `id` is a 12-digit account id.
-pub(crate) fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn account_id(section: &'static str, value: &str) -> Result<String, DirectoryError> {

@@ -8,6 +8,7 @@
 use super::body::{scan_prefix, Field, Fields};
 use super::{repository_permission, single_header, BodyView, HostInfo, Permission, Refusal, RequestHead};
 use crate::policy::iam_data::IAM_DATA_VERSION;
+use crate::policy::matching::is_account_id;
 use crate::policy::RequestContext;
 
 /// The `X-Amz-Target` prefix of every ECR API operation.
@@ -208,9 +209,7 @@ fn check_key_spelling(fields: &Fields) -> Result<(), Refusal> {
 fn registry_account(fields: &Fields, caller: Option<&str>) -> Result<Option<String>, Refusal> {
     match get(fields, "registryId") {
         None => Ok(caller.map(str::to_string)),
-        Some(Field::Str(id)) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Some(id.clone()))
-        }
+        Some(Field::Str(id)) if is_account_id(id) => Ok(Some(id.clone())),
         Some(_) => Err(Refusal("registryId is not a 12-digit account id".into())),
     }
 }
@@ -293,7 +292,7 @@ fn from_arn(action: &str, host: &HostInfo, arn: &str) -> Result<Permission, Refu
     if *p != "arn" || *partition != host.partition || *region != host.region {
         return Err(bad());
     }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(account) {
         return Err(bad());
     }
     let name = rest.strip_prefix("repository/").ok_or_else(bad)?;

@@ -5,6 +5,7 @@
 //! and the DNS suffix must belong to the region's partition.
 
 use super::{HostInfo, Refusal, Service};
+use crate::policy::matching::is_account_id;
 
 /// A DNS suffix and the partition whose regions use it.
 type Suffix = (&'static [&'static str], &'static [&'static str]);
@@ -110,9 +111,8 @@ fn ecr_api(labels: &[&str]) -> Option<HostInfo> {
 
 /// `ACCT.dkr.ecr(-fips).R.amazonaws.com(.cn)` and the dual-stack `ACCT.dkr-ecr(-fips).R.on.aws`.
 fn ecr_dkr(labels: &[&str]) -> Option<HostInfo> {
-    let account_ok = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
     if let [account, "dkr-ecr" | "dkr-ecr-fips", region, "on", "aws"] = labels {
-        return (account_ok(account) && is_region(region) && partition_of(region) == "aws")
+        return (is_account_id(account) && is_region(region) && partition_of(region) == "aws")
             .then(|| info(Service::EcrDkr, region, Some(account), None));
     }
     let (front, region, _) = split_region(labels)?;
@@ -120,7 +120,7 @@ fn ecr_dkr(labels: &[&str]) -> Option<HostInfo> {
         return None;
     }
     match front {
-        [account, "dkr", "ecr" | "ecr-fips"] if account_ok(account) => {
+        [account, "dkr", "ecr" | "ecr-fips"] if is_account_id(account) => {
             Some(info(Service::EcrDkr, region, Some(account), None))
         }
         _ => None,

@@ -8,7 +8,7 @@
 use super::condition::Condition;
 pub(crate) use super::error::PolicyError;
 use super::json::{self, Json, Pos, Spanned};
-use super::matching::{Glob, ResourcePattern};
+use super::matching::{is_account_id, Glob, ResourcePattern};
 use super::variables::{self, Template};
 
 /// A parsed and compiled policy document, ready for evaluation without further allocation.
@@ -255,7 +255,7 @@ fn aws_principal(text: &str) -> PrincipalEntry {
     if text == "*" {
         return PrincipalEntry::Anyone;
     }
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+    if is_account_id(text) {
         return PrincipalEntry::Account(text.into());
     }
     let parts: Vec<&str> = text.splitn(6, ':').collect();

@@ -290,6 +290,12 @@ fn split_unescaped(pattern: &str) -> Vec<&str> {
     out
 }
 
+/// Whether `text` is an AWS account id: exactly 12 ASCII digits (policies, hosts, bodies and config all
+/// spell accounts this way, so one definition serves them).
+pub(crate) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The account id of an ARN (its fifth segment), if it has one.
 pub(crate) fn arn_account(arn: &str) -> Option<&str> {
     if !arn.starts_with("arn:") {

@@ -13,6 +13,7 @@ use super::actions::{self, Lookup};
 use super::iam;
 use super::iam_data::IAM_DATA_VERSION;
 use super::json::{self, Json, Key, Pos, Spanned};
+use super::matching::is_account_id;
 use super::operators::{parse_operator, BaseOperator, OperatorError, ParsedOperator, BASE_OPERATORS};
 use super::validate_login::login_not_allowed;
 use super::variables::arn_prefix_len;
@@ -495,7 +496,7 @@ impl<'t> Lint<'t> {
     }
 
     fn aws_principal(&mut self, id: &str, value: &Spanned) {
-        if id == "*" || (id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())) {
+        if id == "*" || is_account_id(id) {
             return;
         }
         if id.starts_with("arn:") {
@@ -840,9 +841,7 @@ impl<'t> Lint<'t> {
 
 /// Account field of an ARN: empty (S3 buckets, IAM-less services), 12 digits, or `aws` (AWS managed policies).
 fn valid_account(account: &str) -> bool {
-    account.is_empty()
-        || account == "aws"
-        || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+    account.is_empty() || account == "aws" || is_account_id(account)
 }
 
 #[cfg(test)]
