@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use super::access_key::account_of_key_id;
-use super::principal_keys::{anonymous_context, principal_context, unconfigured_key_context, ArnFacts};
+use super::principal_keys::{principal_context, set_anonymous_keys, set_unconfigured_key_keys, ArnFacts};
 use super::sigv4::{self, SigV4};
 use super::{basic_token, single_header, BodyView, Refusal, RequestHead};
 use crate::config::{AccountConfig, PrincipalConfig};
@@ -230,8 +230,8 @@ impl Principals {
     pub(crate) fn context(&self, caller: &Caller, ctx: &mut RequestContext) {
         match (caller.index, &caller.key_account) {
             (Some(index), _) => ctx.extend(&self.contexts[index]),
-            (None, Some(account)) => ctx.extend(&unconfigured_key_context(account, &self.accounts)),
-            (None, None) => ctx.extend(&anonymous_context()),
+            (None, Some(account)) => set_unconfigured_key_keys(ctx, account, &self.accounts),
+            (None, None) => set_anonymous_keys(ctx),
         }
     }
 

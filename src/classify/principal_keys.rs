@@ -38,23 +38,20 @@ pub(crate) fn principal_context(p: &PrincipalConfig, accounts: &[AccountConfig])
     ctx
 }
 
-/// The keys of a caller whose access key id no principal names: its account, decoded from the key id,
-/// and that account's organization. No ARN, type or user name: the key id does not carry them.
-pub(crate) fn unconfigured_key_context(account: &str, accounts: &[AccountConfig]) -> RequestContext {
-    let mut ctx = RequestContext::new();
+/// Sets the keys of a caller whose access key id no principal names: its account, decoded from the key
+/// id, and that account's organization. No ARN, type or user name: the key id does not carry them.
+/// Written into the request's context directly: these callers are resolved per request.
+pub(crate) fn set_unconfigured_key_keys(ctx: &mut RequestContext, account: &str, accounts: &[AccountConfig]) {
     ctx.set("aws:ViaAWSService", "false");
     ctx.set("aws:PrincipalIsAWSService", "false");
     ctx.set("aws:PrincipalAccount", account);
-    organization(&mut ctx, None, &[], accounts.iter().find(|x| x.id == account));
-    ctx
+    organization(ctx, None, &[], accounts.iter().find(|x| x.id == account));
 }
 
-/// The keys of an unsigned caller.
-pub(crate) fn anonymous_context() -> RequestContext {
-    let mut ctx = RequestContext::new();
+/// Sets the keys of an unsigned caller.
+pub(crate) fn set_anonymous_keys(ctx: &mut RequestContext) {
     ctx.set("aws:PrincipalType", "Anonymous");
     ctx.set("aws:userid", ANONYMOUS);
-    ctx
 }
 
 /// `aws:PrincipalOrgID` / `aws:PrincipalOrgPaths`: the principal's own, else its account's.
