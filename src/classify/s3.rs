@@ -90,12 +90,13 @@ pub(crate) fn classify(
 }
 
 /// The list parameters S3 gives policies as condition keys, set only for the actions IAM gives them to
-/// (`iam::key_applies`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
+/// (`iam::KeyScope`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
 /// reading `s3:prefix` on `GET ?uploads&prefix=` sees it absent in AWS, so it must here too.
 fn set_list_keys(action: &str, pairs: &[(String, String)], context: &mut RequestContext) {
+    let scope = iam::KeyScope::of(action);
     for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")]
     {
-        if iam::key_applies(action, key) {
+        if scope.applies(key) {
             if let Some((_, value)) = pairs.iter().find(|(k, _)| k == param) {
                 context.set(key, value.clone());
             }

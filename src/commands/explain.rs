@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::authorize::{Authorizer, ConnFacts, Verdict};
 use crate::classify::{basic_credentials, PrincipalSource as Source, RequestHead};
 use crate::load::{self, Fingerprints, LoadError};
-use crate::policy::iam::{find_key, key_applies};
+use crate::policy::iam::{find_key, KeyScope};
 use crate::policy::ContextValue;
 
 /// The request file: `{"host","method","path","headers","body","source_ip"}`.
@@ -136,9 +136,9 @@ fn principal_note(verdict: &Verdict) -> Option<String> {
 pub fn render(verdict: &Verdict) -> Value {
     let c = &verdict.classification;
     // What the policies saw for the main permission: a key IAM does not give its action is left out.
-    let action = c.permission.as_ref().map_or("", |p| p.action.as_str());
+    let scope = KeyScope::of(c.permission.as_ref().map_or("", |p| p.action.as_str()));
     let mut context: Vec<(&str, &ContextValue)> =
-        c.context.iter().filter(|(k, _)| key_applies(action, k)).collect();
+        c.context.iter().filter(|(k, _)| scope.applies(k)).collect();
     context.sort_by(|a, b| a.0.cmp(b.0));
     let context: Map<String, Value> = context
         .into_iter()

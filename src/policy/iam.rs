@@ -4,7 +4,7 @@
 //!
 //! IAM gives a key to a request only when the Service Authorization Reference lists it for the action (or
 //! it is a global key that is not action-specific). A policy reading `s3:prefix` on
-//! `s3:ListBucketMultipartUploads` sees it absent in AWS, so it must here too: [`key_applies`] is how the
+//! `s3:ListBucketMultipartUploads` sees it absent in AWS, so it must here too: [`KeyScope`] is how the
 //! evaluator knows.
 
 use super::iam_data::{
@@ -106,11 +106,6 @@ impl KeyScope {
         named(listed)
             || GLOBAL_KEYS.iter().any(|k| !k.name.starts_with("aws:") && names(k.name, k.templated, key))
     }
-}
-
-/// Whether a request for `action` carries `key` at all ([`KeyScope`], for a single question).
-pub(crate) fn key_applies(action: &str, key: &str) -> bool {
-    KeyScope::of(action).applies(key)
 }
 
 #[cfg(test)]

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// Whether a request for `action` carries `key` at all: one question of [`KeyScope`].
+fn key_applies(action: &str, key: &str) -> bool {
+    KeyScope::of(action).applies(key)
+}
+
 /// Service Authorization Reference, "Actions defined by Amazon Elastic Container Registry": 60 actions, 25
 /// of them with no resource type (authorized on `*`).
 #[test]
