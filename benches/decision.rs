@@ -5,7 +5,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use vpce_proxy::policy::{decide, AuthzRequest, Outcome, Policy, PolicyLayers, RequestContext};
 
 /// The shipped seed policy of story (a): what `vpce-proxy run` decides with, not a copy that could drift.
-const ORG_ONLY: &str = include_str!("../policies/org-only-ecr.json");
+const ORG_ONLY: &str = include_str!("../tests/e2e/policies/org-only-ecr-us-east-1.json");
 
 /// An endpoint policy of 20,000-20,480 characters: one statement per team repository, each with a
 /// condition, so a request for the last team walks every statement.

@@ -161,7 +161,7 @@ class Registry:
 
 
 def proxy_config(work: Path, connect: int, sni: int, reg_port: int, ca: Path) -> Path:
-    policy = REPO / "policies" / "org-only-ecr.json"
+    policy = REPO / "tests" / "e2e" / "policies" / "org-only-ecr-us-east-1.json"
     text = f"""[listen]
 connect = "127.0.0.1:{connect}"
 sni = "127.0.0.1:{sni}"

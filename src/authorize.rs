@@ -450,10 +450,11 @@ identity_policies = ["dev.json"]
             (v.decision.outcome, v.decision.denied_by),
             (Outcome::ExplicitDeny, Some(Layer::Resource))
         );
+        // The policy is attached and allows DEV nothing: the resource layer is what refused (ARCHITECTURE.md §3).
         let v = api_call(&a, "AKIADEV", "DescribeImages", body).unwrap();
         assert_eq!(
             (v.decision.outcome, v.decision.denied_by),
-            (Outcome::ImplicitDeny, Some(Layer::Identity))
+            (Outcome::ImplicitDeny, Some(Layer::Resource))
         );
         let other = api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName": "other"}"#).unwrap();
         assert_eq!(other.decision.outcome, Outcome::Allow, "no repository policy: the layers as before");

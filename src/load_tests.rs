@@ -86,7 +86,7 @@ fn a_policy_syntax_error_names_file_line_and_column() {
 
 #[test]
 fn a_lint_error_rejects_with_validates_message_and_a_warning_does_not() {
-    // The Marketplace blog's `"Action": ""` (issue 2): AWS accepts it but it grants nothing.
+    // The ECR endpoint blog page's `"Action": ""` (issue 2): AWS accepts it but it grants nothing.
     let (dir, config) = lab();
     let policy = dir.path().join("ecr-api.json");
     let empty_action = ALLOW_ALL.replace(r#""Action":"*""#, r#""Action":"""#);

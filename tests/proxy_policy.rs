@@ -1,4 +1,4 @@
-//! The edge with the real authorizer and the seed org-only endpoint policy (policies/org-only-ecr.json):
+//! The edge with the real authorizer and an org-only endpoint policy (tests/e2e/policies/org-only-ecr-us-east-1.json,
 //! requests shaped as the aws CLI and docker send them (tests/requests/*.json) are forwarded or answered
 //! with the denial the service would send (ARCHITECTURE.md §4), and a denied request never reaches upstream.
 
@@ -24,7 +24,8 @@ const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/u
 const BASIC: &str = "Basic QVdTOnN0YXRpY3Rva2Vu";
 
 fn org_only(config: &mut Config) {
-    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/org-only-ecr.json");
+    let policy =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/policies/org-only-ecr-us-east-1.json");
     config.endpoint.account = Some("123456789123".into());
     config.policies.insert(Service::EcrApi, policy.clone());
     config.policies.insert(Service::EcrDkr, policy);

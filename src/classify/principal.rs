@@ -172,7 +172,11 @@ impl Principals {
         learned: LearnedTokens<'_>,
     ) -> Result<Caller, Refusal> {
         if let Some(sig) = sigv4::parse(head)? {
-            return self.by_signature(&sig, head, body);
+            let caller = self.by_signature(&sig, head, body)?;
+            return Ok(match (&caller.key_account, caller.index) {
+                (Some(account), None) => self.by_source(client, Some(account)).unwrap_or(caller),
+                _ => caller,
+            });
         }
         if let Some(index) = self.by_basic_token(head, learned)? {
             return Ok(Caller::known(index, Source::RegistryToken));
@@ -182,13 +186,20 @@ impl Principals {
                 return Ok(Caller::known(i, Source::ProxyCredentials));
             }
         }
-        if let Some(ip) = client {
-            let hit = self.list.iter().position(|p| p.source_cidrs.iter().any(|net| net.contains(&ip)));
-            if let Some(i) = hit {
-                return Ok(Caller::known(i, Source::Cidr));
-            }
+        Ok(self.by_source(client, None).unwrap_or_else(Caller::anonymous))
+    }
+
+    /// The principal whose `source_cidrs` hold the client's address: a host's instance role. Its session
+    /// keys rotate every few hours, so a signature with a key id no principal names is still that role's
+    /// when it comes from the role's host and the key id encodes the role's account (`key_account`).
+    fn by_source(&self, client: Option<IpAddr>, key_account: Option<&str>) -> Option<Caller> {
+        let ip = client?;
+        let index = self.list.iter().position(|p| p.source_cidrs.iter().any(|net| net.contains(&ip)))?;
+        let caller = Caller::known(index, Source::Cidr);
+        match key_account {
+            Some(account) if self.account(&caller).as_deref() != Some(account) => None,
+            _ => Some(caller),
         }
-        Ok(Caller::anonymous())
     }
 
     fn by_signature(
@@ -279,6 +290,36 @@ mod tests {
     fn resolve(p: &Principals, headers: &http::HeaderMap, learned: LearnedTokens<'_>) -> Caller {
         let head = RequestHead { method: "GET", host: "h", path: "/v2/", headers };
         p.resolve(&head, None, None, None, learned).unwrap()
+    }
+
+    /// An instance role is its host's address: unsigned requests from the host are the role, and so are
+    /// signatures with a session key id no principal names when the key id encodes the role's account
+    /// (AWS STS API Reference, GetAccessKeyInfo); a key of another account, or from another host, is not.
+    #[test]
+    fn an_instance_role_is_resolved_by_source_address() {
+        let mut list = config();
+        list.push(PrincipalConfig {
+            arn: "arn:aws:sts::123456789123:assumed-role/Admin-Access/i-04c4c603bb7b33708".into(),
+            source_cidrs: vec!["10.0.0.0/24".parse().unwrap()],
+            ..Default::default()
+        });
+        let p = Principals::new(&list, &[]).unwrap();
+        let host: IpAddr = "10.0.0.5".parse().unwrap();
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        let unsigned = http::HeaderMap::new();
+        let rows = [
+            (unsigned.clone(), host, Some(2), Source::Cidr),
+            (unsigned, other, None, Source::Anonymous),
+            (sign("ASIABZPUZDKBVIISEM2E"), host, Some(2), Source::Cidr),
+            (sign("ASIABZPUZDKBVIISEM2E"), other, None, Source::UnconfiguredKey),
+            (sign("AKIABTX3GSDSVIISEM2E"), host, None, Source::UnconfiguredKey),
+            (sign("AKIADEV"), host, Some(0), Source::Sigv4),
+        ];
+        for (headers, client, index, source) in rows {
+            let head = RequestHead { method: "POST", host: "h", path: "/", headers: &headers };
+            let got = p.resolve(&head, None, Some(client), None, &|_| None).unwrap();
+            assert_eq!((got.index, got.source), (index, source), "{client} {headers:?}");
+        }
     }
 
     /// A registry token no principal is configured with names whoever the learned-token lookup says.

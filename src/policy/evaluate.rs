@@ -128,7 +128,8 @@ pub fn decide(layers: &PolicyLayers<'_>, request: &AuthzRequest) -> Decision {
     } else if anonymous {
         (!resource.allow).then_some((Outcome::ImplicitDeny, Layer::Resource))
     } else if facts.same_account() {
-        (!identity.allow && !resource.grants).then_some((Outcome::ImplicitDeny, Layer::Identity))
+        (!identity.allow && !resource.grants)
+            .then_some((Outcome::ImplicitDeny, same_account_refuser(layers, resource)))
     } else if !identity.allow {
         Some((Outcome::ImplicitDeny, Layer::Identity))
     } else {
@@ -148,6 +149,18 @@ pub fn decide(layers: &PolicyLayers<'_>, request: &AuthzRequest) -> Decision {
             )),
             matched,
         },
+    }
+}
+
+/// The layer a same-account implicit deny names. A resource policy that is attached and allows nothing
+/// to the caller is what refused: AWS reports `because no resource-based policy allows` (the AWS
+/// Marketplace blog's developer push to `prod-repository`, ARCHITECTURE.md §3). Without one, or when it
+/// allowed through an account entry and so deferred to the identity policies, those are what refused.
+fn same_account_refuser(layers: &PolicyLayers<'_>, resource: LayerResult) -> Layer {
+    if layers.resource.is_some() && !resource.allow {
+        Layer::Resource
+    } else {
+        Layer::Identity
     }
 }
 

@@ -32,7 +32,10 @@ const STATEMENT: &[&str] = &super::document::STATEMENT_KEYS;
 const PRINCIPAL_TYPES: &[&str] = &super::document::PRINCIPAL_TYPES;
 const PARTITIONS: &[&str] =
     &["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"];
-const MARKETPLACE_HINT: &str = "(the AWS Marketplace blog's policy has \"\" where \"*\" was meant)";
+/// Where people copy the mistake from: the page of the AWS Containers blog post on ECR endpoint policies
+/// prints `""` where its final policy had `"*"`.
+const PUBLISHED_HINT: &str =
+    "(the AWS Containers blog's ECR endpoint policy, as its page prints it, has \"\" where \"*\" was lost)";
 
 /// Every finding code `validate` can emit, for documentation and the CLI tests.
 #[cfg(test)]
@@ -535,7 +538,7 @@ impl<'t> Lint<'t> {
             _ => "every principal",
         };
         let message = format!(
-            "empty {element}: IAM matches nothing with it; write \"*\" for {what} {MARKETPLACE_HINT}, or name them"
+            "empty {element}: IAM matches nothing with it; write \"*\" for {what} {PUBLISHED_HINT}, or name them"
         );
         self.error(value.pos, "empty-value", message);
     }

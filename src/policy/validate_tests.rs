@@ -25,7 +25,8 @@ const SAR_ECR: &str =
 const ECR_LOGIN: &str = "Amazon ECR User Guide, interface VPC endpoints: GetAuthorizationToken on \"*\"";
 const SAR_S3: &str = "Service Authorization Reference, Actions, resources, and condition keys for Amazon S3";
 const ENDPOINT_DOC: &str = "AWS PrivateLink Guide, Control access to VPC endpoints using endpoint policies";
-const MARKETPLACE: &str = "AWS Marketplace blog policy with \"\" where \"*\" was meant";
+const PUBLISHED: &str =
+    "AWS Containers blog, ECR VPC endpoint policies: its page prints \"\" where \"*\" was lost";
 const LINT: &str = "vpce-proxy lint (not an AWS rule): the statement is almost certainly a mistake";
 
 /// Removes the single `@` marker and returns the text and the marker's position.
@@ -205,28 +206,28 @@ fn every_code_is_reported_where_the_mistake_is() {
             ),
         ),
         (
-            MARKETPLACE,
+            PUBLISHED,
             ENDPOINT,
             "empty-value",
             E,
             endpoint(r#""Effect": "Allow", "Principal": "*", "Action": @"", "Resource": "*""#),
         ),
         (
-            MARKETPLACE,
+            PUBLISHED,
             RESOURCE,
             "empty-value",
             E,
             endpoint(r#""Effect": "Allow", "Principal": @"", "Action": "ecr:BatchGetImage""#),
         ),
         (
-            MARKETPLACE,
+            PUBLISHED,
             ENDPOINT,
             "empty-value",
             E,
             endpoint(r#""Effect": "Allow", "Principal": {"AWS": @""}, "Action": "ecr:*", "Resource": "*""#),
         ),
         (
-            MARKETPLACE,
+            PUBLISHED,
             ENDPOINT,
             "empty-value",
             E,

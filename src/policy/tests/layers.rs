@@ -106,6 +106,17 @@ fn layer_logic() {
         // ... while an entry naming the caller (or everyone) grants by itself in the same account
         row(None, None, Some(RESOURCE_ACCOUNT_AND_ALICE), ALICE, Allow, None),
         row(None, None, Some(RESOURCE_ACCOUNT_AND_ANYONE), CAROL, Allow, None),
+        // AWS Marketplace blog, developer push to prod-repository: a resource policy that is attached and
+        // allows the caller nothing is what refused ("because no resource-based policy allows")
+        row(None, None, Some(RESOURCE_BOB), ALICE, ImplicitDeny, Some(Resource)),
+        row(
+            None,
+            Some(r#"{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}"#),
+            Some(RESOURCE_ALICE),
+            CAROL,
+            ImplicitDeny,
+            Some(Resource),
+        ),
         // cross account: both sides must allow
         row(None, Some(IDENTITY_PUSH), None, BOB, ImplicitDeny, Some(Resource)),
         row(
