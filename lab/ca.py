@@ -16,11 +16,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: Every AWS host name the lab's stand-ins answer for (wildcards cover any account and bucket).
 AWS_NAMES = [
-    "api.ecr.us-east-1.amazonaws.com",
-    "ecr.us-east-1.amazonaws.com",
-    "*.dkr.ecr.us-east-1.amazonaws.com",
-    "s3.us-east-1.amazonaws.com",
-    "*.s3.us-east-1.amazonaws.com",
+    name
+    for region in ("us-east-1", "us-west-2")
+    for name in (
+        f"api.ecr.{region}.amazonaws.com",
+        f"ecr.{region}.amazonaws.com",
+        f"*.dkr.ecr.{region}.amazonaws.com",
+        f"s3.{region}.amazonaws.com",
+        f"*.s3.{region}.amazonaws.com",
+    )
+] + [
     "s3.amazonaws.com",
     "*.s3.amazonaws.com",
     "localhost",

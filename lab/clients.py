@@ -26,14 +26,15 @@ def base_env(proxy, **extra) -> dict:
     return env
 
 
-def aws(proxy, persona, args, debug=False) -> subprocess.CompletedProcess:
-    """`aws ARGS` as `persona` through `proxy` (one attempt: no retries hide a denial)."""
+def aws(proxy, persona, args, debug=False, region=REGION, session=None) -> subprocess.CompletedProcess:
+    """`aws ARGS` as `persona` through `proxy` (one attempt: no retries hide a denial); `session` is the
+    session token of temporary (ASIA) credentials, as an instance role has."""
     env = base_env(
         proxy,
         AWS_CA_BUNDLE=proxy.ca_cert,
         AWS_ACCESS_KEY_ID=persona.key_id,
         AWS_SECRET_ACCESS_KEY=persona.secret,
-        AWS_DEFAULT_REGION=REGION,
+        AWS_DEFAULT_REGION=region,
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         AWS_EC2_METADATA_DISABLED="true",
@@ -41,6 +42,8 @@ def aws(proxy, persona, args, debug=False) -> subprocess.CompletedProcess:
         AWS_MAX_ATTEMPTS="1",
         AWS_PAGER="",
     )
+    if session:
+        env["AWS_SESSION_TOKEN"] = session
     argv = ["aws", *args] + (["--debug"] if debug else [])
     return run(argv, env=env, timeout=120)
 
@@ -100,8 +103,8 @@ class Dockerd:
     is machine-wide state.
     """
 
-    def __init__(self, workdir: Path, proxy):
-        self.dir = Path(workdir) / "dockerd"
+    def __init__(self, workdir: Path, proxy, name: str = "dockerd"):
+        self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sock = self.dir / "docker.sock"
         self.config_dir = self.dir / "client-config"
@@ -119,7 +122,7 @@ class Dockerd:
             "--config-file", str(self._daemon_json()),
         ]
         env = base_env(proxy, NO_PROXY="")
-        self.proc = Proc("dockerd", argv, self.dir / "dockerd.log", env=env)
+        self.proc = Proc(name, argv, self.dir / "dockerd.log", env=env)
         started(lambda: self.proc.wait_log("API listen on", timeout=60), self.proc)
 
     def _daemon_json(self) -> Path:
@@ -127,10 +130,11 @@ class Dockerd:
         path.write_text("{}\n")
         return path
 
-    def docker(self, *args, timeout=300, input_bytes=None) -> subprocess.CompletedProcess:
-        """The docker CLI against this daemon, with a private client config (logins stay here)."""
+    def docker(self, *args, timeout=300, input_bytes=None, config_dir=None) -> subprocess.CompletedProcess:
+        """The docker CLI against this daemon, with a private client config (logins stay there); another
+        `config_dir` is another user's shell on the same host."""
         env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        env.update(DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=str(self.config_dir))
+        env.update(DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=str(config_dir or self.config_dir))
         return run(["docker", *args], env=env, timeout=timeout, input_bytes=input_bytes)
 
     def login(self, registry, persona) -> subprocess.CompletedProcess:

@@ -126,11 +126,12 @@ def started(check, *procs):
         raise
 
 
-def run(argv, env=None, timeout=300, input_bytes=None) -> subprocess.CompletedProcess:
+def run(argv, env=None, timeout=300, input_bytes=None, cwd=None) -> subprocess.CompletedProcess:
     """Runs a client command to completion with a time bound; output captured as text."""
     return subprocess.run(
         argv,
         env=env,
+        cwd=cwd,
         input=input_bytes,
         capture_output=True,
         timeout=timeout,

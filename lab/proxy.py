@@ -33,6 +33,7 @@ class Principal:
     org_id: str | None = None
     account: str | None = None
     identity_policies: list = field(default_factory=list)
+    source_cidrs: list = field(default_factory=list)
 
 
 def _q(value) -> str:
@@ -72,6 +73,8 @@ def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path, fa
         lines.append(f"access_key_ids = {_q(p.access_key_ids)}")
         lines.append(f"registry_tokens = {_q(p.registry_tokens)}")
         lines.append(f"identity_policies = {_q([str(x) for x in p.identity_policies])}")
+        if p.source_cidrs:
+            lines.append(f"source_cidrs = {_q(p.source_cidrs)}")
     for host, address in routes:
         lines += ["", "[[upstream]]", f"host = {_q(host)}", f"address = {_q(address)}"]
     lines += ["", "[upstream_tls]", f"extra_ca = {_q(extra_ca)}", ""]

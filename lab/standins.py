@@ -34,14 +34,16 @@ def _clean_env(**extra) -> dict:
 class Moto:
     """moto_server over TLS on 127.0.0.1, serving ECR and S3 for account 123456789123."""
 
-    def __init__(self, workdir: Path, cert: Path, key: Path, ca: Path):
+    def __init__(self, workdir: Path, cert: Path, key: Path, ca: Path, account=ACCOUNT, name="moto_server", expired_keys=()):
         self.port = free_port()
         self.ca = ca
-        env = _clean_env(MOTO_ACCOUNT_ID=ACCOUNT, AWS_DEFAULT_REGION=REGION, PYTHONPATH=str(REPO_ROOT))
+        self.account = account
+        env = _clean_env(MOTO_ACCOUNT_ID=account, AWS_DEFAULT_REGION=REGION, PYTHONPATH=str(REPO_ROOT))
+        env["LAB_EXPIRED_TOKEN_KEYS"] = ",".join(expired_keys)
         # lab.moto_server: moto with GetAuthorizationToken's expiresAt in the future (see that module).
         argv = [sys.executable, "-m", "lab.moto_server", "-H", "127.0.0.1", "-p", str(self.port),
                 "-c", str(cert), "-k", str(key)]
-        self.proc = Proc("moto_server", argv, workdir / "moto.log", env=env)
+        self.proc = Proc(name, argv, workdir / f"{name}.log", env=env)
         started(lambda: wait_port(self.port, self.proc, timeout=60), self.proc)
 
     @property
@@ -49,23 +51,27 @@ class Moto:
         """moto's own loopback address, for setup calls that must not cross the proxy."""
         return f"https://127.0.0.1:{self.port}"
 
-    def client(self, service: str):
+    def client(self, service: str, region: str = REGION):
         """A boto3 client talking to moto directly (setup only; tests go through the proxy)."""
         import boto3
 
         return boto3.client(
             service,
-            region_name=REGION,
+            region_name=region,
             endpoint_url=self.url,
             verify=str(self.ca),
             aws_access_key_id="AKIALABSETUP00000001",
             aws_secret_access_key="setup",
         )
 
-    def seed(self, repositories) -> None:
-        """Creates the layer bucket and the ECR repositories the stories use."""
-        self.client("s3").create_bucket(Bucket=LAYER_BUCKET)
-        ecr = self.client("ecr")
+    def seed(self, repositories, region: str = REGION, bucket: str = LAYER_BUCKET) -> None:
+        """Creates the region's layer bucket and the ECR repositories the stories use."""
+        s3 = self.client("s3", region)
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        ecr = self.client("ecr", region)
         for name in repositories:
             ecr.create_repository(repositoryName=name)
 
@@ -130,7 +136,10 @@ class Registry:
     AWS host name, so its presigned redirect URLs name `prod-us-east-1-starport-layer-bucket.s3.us-east-1...`.
     """
 
-    def __init__(self, workdir: Path, name: str, cert: Path, key: Path, ca: Path, moto, users: dict):
+    def __init__(
+        self, workdir: Path, name: str, cert: Path, key: Path, ca: Path, moto, users: dict,
+        region: str = REGION, bucket: str = LAYER_BUCKET,
+    ):
         self.port = free_port()
         self.tunnel = None
         self.dir = workdir / name
@@ -148,7 +157,7 @@ class Registry:
             )
             tport = started(lambda: announced_port(self.tunnel, TUNNEL_LISTENING), self.tunnel)
             storage = S3_STORAGE.format(
-                key=REGISTRY_S3_KEY[0], secret=REGISTRY_S3_KEY[1], region=REGION, bucket=LAYER_BUCKET
+                key=REGISTRY_S3_KEY[0], secret=REGISTRY_S3_KEY[1], region=region, bucket=bucket
             )
             env.update(
                 HTTPS_PROXY=f"http://127.0.0.1:{tport}",

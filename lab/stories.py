@@ -18,10 +18,6 @@ from .world import (
     MEMBER,
     ORG_FACTS,
     FOREIGN_REGISTRY,
-    MARKETPLACE_REGISTRY,
-    MP_ADMIN,
-    MP_DEVELOPER,
-    MP_READONLY,
     OUTSIDER,
     OWN_REGISTRY,
     S3_OTHER_BUCKET_POLICY,
@@ -29,7 +25,6 @@ from .world import (
 
 EXPLICIT_DENY = "with an explicit deny in a VPC endpoint policy"
 NO_ENDPOINT_ALLOW = "because no VPC endpoint policy allows the"
-NO_IDENTITY_ALLOW = "because no identity-based policy allows the"
 
 
 @dataclass
@@ -92,7 +87,6 @@ class Stories:
         self.lab = lab
         self._dockerd = None
         self._deny_proxy = None
-        self._mp_proxy = None
         self._dp_proxy = None
         self._image = None
 
@@ -130,12 +124,6 @@ class Stories:
             self._deny_proxy = self.lab.start_proxy("proxy-s3-other-bucket", s3_policy=S3_OTHER_BUCKET_POLICY)
         return self._deny_proxy
 
-    def mp_proxy(self):
-        """Story (b): the AWS default endpoint policies; the personas' identity policies decide."""
-        if self._mp_proxy is None:
-            self._mp_proxy = self.lab.start_proxy("proxy-marketplace", ecr_policy=None, s3_policy=None)
-        return self._mp_proxy
-
     def dp_proxy(self):
         """Story (c): AWS's published data-perimeter endpoint policies, told the lab account's organization."""
         if self._dp_proxy is None:
@@ -171,8 +159,8 @@ class Stories:
 
     # -- the stories ---------------------------------------------------------------------------------
     def rows(self) -> list:
-        own, foreign, mp = OWN_REGISTRY, FOREIGN_REGISTRY, MARKETPLACE_REGISTRY
-        a, b, c = "a: org-only endpoint", "b: marketplace personas", "c: data perimeter (aws-samples)"
+        own, foreign = OWN_REGISTRY, FOREIGN_REGISTRY
+        a, c = "org-only endpoint (us-east-1 variant)", "data perimeter (aws-samples)"
         return [
             Row(a, "aws", "ecr get-authorization-token (dev, org member)", "allowed",
                 lambda: self.aws(DEV, "get-authorization-token")),
@@ -206,39 +194,6 @@ class Stories:
             Row(a, "docker", f"push {foreign}/app:docker", "denied",
                 lambda: self.docker_push(DEV, f"{foreign}/app:docker"),
                 ["denied: " + _user(DEV)]),
-            Row(b, "skopeo", f"mp-admin copy → {mp}/len-s-mp/admin-repo:v1", "allowed",
-                lambda: self.push(MP_ADMIN, f"{mp}/len-s-mp/admin-repo:v1", proxy=self.mp_proxy())),
-            Row(b, "skopeo", f"mp-developer copy → {mp}/len-s-mp/sample-repository-1:v1", "allowed",
-                lambda: self.push(MP_DEVELOPER, f"{mp}/len-s-mp/sample-repository-1:v1", proxy=self.mp_proxy())),
-            # The developer may not even check layers outside sample-repository*: the HEAD is refused (no
-            # body, so skopeo prints the status) and the registry never sees the repository.
-            Row(b, "skopeo", f"mp-developer copy → {mp}/len-s-mp/other-repo:v1", "denied",
-                lambda: self._refused_before_registry(
-                    self.push(MP_DEVELOPER, f"{mp}/len-s-mp/other-repo:v1", proxy=self.mp_proxy()),
-                    mp, "len-s-mp/other-repo"),
-                ["403 (Forbidden)", f"registry saw no request for {mp}/len-s-mp/other-repo"]),
-            Row(b, "aws", "mp-developer ecr describe-images --repository-name len-s-mp/sample-repository-1",
-                "denied",
-                lambda: self.aws(MP_DEVELOPER, "describe-images", "--repository-name", "len-s-mp/sample-repository-1",
-                                 proxy=self.mp_proxy()),
-                ["AccessDeniedException", _user(MP_DEVELOPER), NO_IDENTITY_ALLOW + " ecr:DescribeImages action"]),
-            Row(b, "skopeo", f"mp-readonly copy {mp}/len-s-mp/sample-repository-1:v1 → oci:… (layer via S3)",
-                "allowed",
-                lambda: self.pull(MP_READONLY, f"{mp}/len-s-mp/sample-repository-1:v1", proxy=self.mp_proxy(),
-                                  name="ro")),
-            # The layers are already there (HEAD allowed to readers), so the first write is the manifest PUT.
-            Row(b, "skopeo", f"mp-readonly copy → {mp}/len-s-mp/sample-repository-1:v2", "denied",
-                lambda: self.push(MP_READONLY, f"{mp}/len-s-mp/sample-repository-1:v2", proxy=self.mp_proxy()),
-                ["denied: " + _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:PutImage action"]),
-            Row(b, "aws", "mp-readonly ecr describe-images --repository-name len-s-mp/sample-repository-1",
-                "allowed",
-                lambda: self.aws(MP_READONLY, "describe-images", "--repository-name", "len-s-mp/sample-repository-1",
-                                 proxy=self.mp_proxy())),
-            Row(b, "aws", "mp-readonly ecr delete-repository --repository-name len-s-mp/sample-repository-1",
-                "denied",
-                lambda: self.aws(MP_READONLY, "delete-repository", "--repository-name",
-                                 "len-s-mp/sample-repository-1", proxy=self.mp_proxy()),
-                ["AccessDeniedException", _user(MP_READONLY), NO_IDENTITY_ALLOW + " ecr:DeleteRepository action"]),
             # Story (c): the member's organization and the repository's come from `[[account]]` alone.
             Row(c, "skopeo", f"member copy oci:… docker://{own}/app:dp", "allowed",
                 lambda: self.push(MEMBER, f"{own}/app:dp", proxy=self.dp_proxy())),

@@ -16,28 +16,26 @@ from .procs import Proc, announced_port, started
 from .proxy import REPO_ROOT, Principal, Proxy
 from .standins import ACCOUNT, LAYER_BUCKET, MOTO_LOGIN, REGION, Moto, Registry
 
-#: The shipped seed policies (policies/README.md); the lab runs exactly these.
+#: The shipped policies of the published stories (policies/README.md); `lab.published` runs exactly these.
 POLICIES = REPO_ROOT / "policies"
-#: Test-only variants that have no place among the seed policies.
+#: Test-only variants that have no place among the published policies: this world runs in us-east-1, so
+#: its org-only and layer-bucket policies are story (a)'s moved to that region.
 TEST_POLICIES = REPO_ROOT / "tests" / "e2e" / "policies"
-ORG_POLICY = POLICIES / "org-only-ecr.json"
-S3_POLICY = POLICIES / "s3-layer-bucket.json"
+ORG_POLICY = TEST_POLICIES / "org-only-ecr-us-east-1.json"
+S3_POLICY = TEST_POLICIES / "s3-layer-bucket-us-east-1.json"
 S3_OTHER_BUCKET_POLICY = TEST_POLICIES / "s3-other-bucket-only.json"
 #: AWS's published data-perimeter endpoint policies, placeholders filled in (that folder's README).
 DATA_PERIMETER = REPO_ROOT / "tests" / "requests" / "data-perimeter"
 DP_ECR_POLICY = DATA_PERIMETER / "ecr.api_endpoint_policy.json"
 DP_S3_POLICY = DATA_PERIMETER / "s3_endpoint_policy.json"
 ORG = "o-21ej9awi6a"
-#: The AWS Marketplace seller account of story (b) (its repositories live under `len-s-mp/`).
-MARKETPLACE_ACCOUNT = "709825985650"
-MARKETPLACE_REGISTRY = f"{MARKETPLACE_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 FOREIGN_ACCOUNT = "999999999999"
 OWN_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 FOREIGN_REGISTRY = f"{FOREIGN_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 API_HOST = f"api.ecr.{REGION}.amazonaws.com"
 BUCKET_HOST = f"{LAYER_BUCKET}.s3.{REGION}.amazonaws.com"
 #: Repositories that exist in moto's ECR (DescribeImages / DeleteRepository targets).
-REPOSITORIES = ["base-image3", "app", "len-s-mp/sample-repository-1"]
+REPOSITORIES = ["base-image3", "app"]
 
 
 class Persona:
@@ -47,7 +45,7 @@ class Persona:
         self.name, self.arn, self.org, self.key_id = name, arn, org, key_id
         self.secret = f"{name}-secret-key"
         self.registry_user, self.token = registry_user, f"{name}-registry-token"
-        self.identity_policies = [POLICIES / p for p in identity_policies]
+        self.identity_policies = list(identity_policies)
 
     def principal(self) -> Principal:
         """The `[[principal]]` the proxy uses to recognise this caller."""
@@ -64,22 +62,10 @@ DEV = Persona("dev", f"arn:aws:iam::{ACCOUNT}:user/dev", ORG, "AKIALABDEV0000000
 OUTSIDER = Persona(
     "outsider", "arn:aws:iam::444455556666:user/outsider", "o-0therorg00", "AKIALABOUTSIDER00001", "outsider"
 )
-MP_ADMIN = Persona(
-    "mp-admin", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-admin", None, "AKIALABMPADMIN000001", "mp-admin",
-    ["marketplace-administrator.json"],
-)
-MP_DEVELOPER = Persona(
-    "mp-developer", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-developer", None, "AKIALABMPDEV00000001",
-    "mp-developer", ["marketplace-developer.json"],
-)
-MP_READONLY = Persona(
-    "mp-readonly", f"arn:aws:iam::{MARKETPLACE_ACCOUNT}:user/mp-readonly", None, "AKIALABMPREAD0000001",
-    "mp-readonly", ["marketplace-readonly.json"],
-)
 #: An organization member whose organization is not configured on the principal: it comes from the
 #: `[[account]]` of its account, as the data-perimeter story configures it.
 MEMBER = Persona("member", f"arn:aws:iam::{ACCOUNT}:user/member", None, "AKIALABMEMBER0000001", "member")
-PERSONAS = [DEV, OUTSIDER, MP_ADMIN, MP_DEVELOPER, MP_READONLY, MEMBER]
+PERSONAS = [DEV, OUTSIDER, MEMBER]
 #: The facts the data-perimeter proxy is told: the organization of the lab's own account.
 ORG_FACTS = f"""
 [[account]]
