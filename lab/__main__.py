@@ -1,4 +1,4 @@
-"""`python3 -m lab`: start the lab, run both acceptance stories, print the table, stop everything.
+"""`python3 -m lab`: start the lab, run the stories and both published transcripts, print the tables, stop.
 
 Why a module entry point: `scripts/lab` stays a thin shell wrapper and the same code runs under pytest.
 """
@@ -6,6 +6,7 @@ Why a module entry point: `scripts/lab` stays a thin shell wrapper and the same 
 import argparse
 import sys
 
+from .published import Published, print_table, run_step, steps
 from .stories import Stories, run_rows
 from .world import Lab
 
@@ -18,9 +19,13 @@ def main() -> int:
     try:
         print(f"lab: temp dir {lab.dir}; proxy {lab.proxy.url}; moto :{lab.moto.port}; registry :{lab.registry.port}")
         failures = run_rows(Stories(lab).rows())
+        print("\nlab: the two published articles, command by command (article line, client line, verdict)")
+        published = Published(lab)
+        failures += print_table([run_step(step) for step in steps(published)])
     finally:
         lab.close()
-    print(f"lab: {failures} row(s) differ from what was expected" if failures else "lab: every row as expected")
+    print(f"lab: {failures} row(s) or line(s) differ from what was expected" if failures
+          else "lab: every row and every published line as expected")
     return 1 if failures else 0
 
 

@@ -31,6 +31,7 @@ const SEEDS: &[(&str, &[&str])] = &[
     ("policies/marketplace-readonly.json", &[]),
     ("policies/marketplace-seller-repository.json", &[]),
     ("policies/marketplace-prod-repository.json", &[]),
+    ("policies/marketplace-seller-login.json", &[]),
 ];
 
 #[test]
