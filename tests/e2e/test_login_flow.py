@@ -10,15 +10,14 @@ which is why this flow can run at all.
 from types import SimpleNamespace
 
 from lab import clients
-from lab.standins import MOTO_LOGIN
-from lab.stories import Stories
-from lab.world import DEV, FOREIGN_REGISTRY, ORG_POLICY, OWN_REGISTRY
+from lab.standins import MOTO_LOGIN, Moto
+from lab.world import API_HOST, DEV, FOREIGN_REGISTRY, MEMBER, ORG_POLICY, OWN_REGISTRY
 
 USER = "User: arn:aws:iam::123456789123:user/dev is not authorized to perform:"
 
 
-def login_password(proxy) -> str:
-    result = clients.aws(proxy, DEV, ["ecr", "get-login-password"])
+def login_password(proxy, persona=DEV) -> str:
+    result = clients.aws(proxy, persona, ["ecr", "get-login-password"])
     assert result.returncode == 0, clients.text(result)
     return result.stdout.decode().strip()
 
@@ -74,3 +73,38 @@ def test_a_token_this_proxy_never_saw_issued_names_nobody(lab, stories):
     pull = clients.skopeo_copy(fresh, f"docker://{OWN_REGISTRY}/app:lab", out, src_persona=creds)
     assert pull.returncode != 0, clients.text(pull)
     assert registry_principals(fresh, "repository/app") == {"anonymous"}
+
+
+def push_with(proxy, stories, token: str, tag: str):
+    creds = SimpleNamespace(registry_user=MOTO_LOGIN[0], token=token)
+    return clients.skopeo_copy(proxy, stories.image, f"docker://{OWN_REGISTRY}/app:{tag}", dst_persona=creds)
+
+
+def test_a_token_issued_already_expired_binds_nobody(lab, stories):
+    """ECR's `expiresAt` bounds the binding: a token that GetAuthorizationToken returns already expired
+    teaches the proxy nothing, so the registry requests made with it are `anonymous` and refused."""
+    moto = lab._own(Moto(lab.dir, lab.cert, lab.key, lab.ca.cert_path, name="moto-expired",
+                         expired_keys=[DEV.key_id]))
+    routes = [(host, f"127.0.0.1:{moto.port}" if host == API_HOST else to) for host, to in lab.routes()]
+    fresh = lab.start_proxy("proxy-expired-token", ecr_policy=ORG_POLICY, routes=routes)
+    token = login_password(fresh)
+    issued = [r for r in fresh.audit_records() if r.get("eventName") == "GetAuthorizationToken"]
+    assert [r["decision"] for r in issued] == ["Allow"], issued
+    push = push_with(fresh, stories, token, "expired")
+    assert push.returncode != 0 and "403 (Forbidden)" in clients.text(push), clients.text(push)
+    assert registry_principals(fresh, "repository/app") == {"anonymous"}
+
+
+def test_a_token_is_decided_as_the_principal_it_was_issued_to(lab, stories):
+    """Whoever presents a token, the registry request is decided as its issuee. moto issues one password per
+    account, so a second principal's login re-issues the same password to it: the latest issue wins.
+    (skopeo's first request to a repository carries no credentials; it is `anonymous`, ignored here.)"""
+    fresh = lab.start_proxy("proxy-token-issuee", ecr_policy=None)
+    token = login_password(fresh, MEMBER)
+    assert push_with(fresh, stories, token, "issuee-member").returncode == 0
+    assert registry_principals(fresh, "repository/app") - {"anonymous"} == {MEMBER.arn}
+    assert login_password(fresh, DEV) == token
+    before = len(fresh.audit_records())
+    assert push_with(fresh, stories, token, "issuee-dev").returncode == 0
+    later = fresh.audit_records()[before:]
+    assert {r["userIdentity"]["arn"] for r in later if r.get("service") == "ecr.dkr"} - {"anonymous"} == {DEV.arn}
