@@ -75,9 +75,9 @@ fn deleting_base_image3_is_an_explicit_deny() {
     assert!(out["message"].as_str().unwrap().ends_with("with an explicit deny in a VPC endpoint policy"));
 }
 
-/// Seed (b), ARCHITECTURE.md §1 / IAM User Guide "Policy evaluation logic", read from a file.
+/// An identity policy alone (no resource policy), read from a file: IAM User Guide "Policy evaluation logic".
 #[test]
-fn marketplace_developer_from_a_file() {
+fn identity_only_case_from_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("case.json");
     std::fs::write(

@@ -242,9 +242,12 @@ fn seed_org_only_endpoint_policy() {
     assert_eq!(sids, [Some("OwnRegistryOnly"), Some("KeepBaseImage3")]);
 }
 
-/// Seed scenario (b), ARCHITECTURE.md §1: the Marketplace developer may push only to
-/// `len-s-mp/sample-repository*` (IAM User Guide, "Policy evaluation logic").
-pub(crate) const DEVELOPER: &str = r#"{
+/// An identity policy alone, with no resource policy (IAM User Guide, "Policy evaluation logic"): a user
+/// who may push only to `len-s-mp/sample-repository*` is refused elsewhere by the identity layer. (The
+/// published Marketplace story, where a repository policy is attached, is
+/// `shipped_story_policies_give_the_published_messages` in tests/simulate_cli.rs
+/// and ARCHITECTURE.md §3.)
+const DEVELOPER: &str = r#"{
   "Version": "2012-10-17",
   "Statement": [
     {"Sid": "PushSampleOnly", "Effect": "Allow",
@@ -256,7 +259,7 @@ pub(crate) const DEVELOPER: &str = r#"{
 }"#;
 
 #[test]
-fn seed_marketplace_developer() {
+fn push_only_identity_policy_without_a_resource_policy() {
     use Outcome::*;
     let identity = [policy(DEVELOPER)];
     let endpoint = Policy::allow_all();
