@@ -102,10 +102,25 @@ fn a_blob_mount_lists_the_source_read_in_additional() {
 
 #[test]
 fn the_registry_ping_needs_no_permission() {
-    let v = decided("docker-ping.json");
+    let v = decided("docker-ping-with-token.json");
     assert_eq!(v["service"], "ecr.dkr");
     assert_eq!(v["action"], Value::Null);
     assert_eq!(v["decision"], "Allow");
+}
+
+/// Amazon ECR User Guide, "Private registry authentication": a registry request without credentials is
+/// answered `401` with ECR's Basic challenge before any policy, whether docker's ping or containerd's bare
+/// manifest `HEAD`; explain says so instead of deciding it as `anonymous`.
+#[test]
+fn a_registry_request_without_credentials_is_challenged_not_decided() {
+    let realm =
+        "Basic realm=\"https://123456789123.dkr.ecr.us-east-1.amazonaws.com/\",service=\"ecr.amazonaws.com\"";
+    for file in ["docker-ping.json", "containerd-manifest-head.json"] {
+        let v = decided(file);
+        assert_eq!(v["challenged"]["status"], 401, "{file}");
+        assert_eq!(v["challenged"]["www_authenticate"], realm, "{file}");
+        assert_eq!(v.get("decision"), None, "{file}: not a policy decision");
+    }
 }
 
 #[test]

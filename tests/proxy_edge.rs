@@ -98,7 +98,8 @@ async fn denied_put_with_expect_continue_gets_403_and_upstream_sees_nothing() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
     let head = format!(
-        "PUT /v2/app/blobs/uploads/u1?digest=sha256:00 HTTP/1.1\r\nHost: {REGISTRY}\r\nContent-Length: 1073741824\r\n\
+        "PUT /v2/app/blobs/uploads/u1?digest=sha256:00 HTTP/1.1\r\nHost: {REGISTRY}\r\nAuthorization: {REGISTRY_LOGIN}\r\n\
+         Content-Length: 1073741824\r\n\
          Expect: 100-continue\r\n\r\n"
     );
     tls.write_all(head.as_bytes()).await.unwrap();
@@ -305,6 +306,7 @@ async fn request_body_is_streamed_not_buffered() {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let req = Request::post("/v2/app/blobs/uploads/")
         .header("host", REGISTRY)
+        .header("authorization", REGISTRY_LOGIN)
         .header("content-length", CHUNK * CHUNKS)
         .body(ChannelBody(rx))
         .unwrap();

@@ -143,3 +143,35 @@ async fn an_unreachable_upstream_is_a_bad_gateway_on_an_allowed_request() {
         assert!(proxy.state.metrics.render().contains("vpce_proxy_upstream_errors_total 1\n"), "{method}");
     }
 }
+
+/// ARCHITECTURE.md §4 (Amazon ECR User Guide, "Private registry authentication"): a registry request
+/// without credentials gets ECR's 401 Basic challenge from the proxy itself, before any policy; it never
+/// reaches upstream, is audited `Challenged` and counted once as such. A HEAD gets no body.
+#[tokio::test]
+async fn a_registry_request_without_credentials_is_challenged_and_never_forwarded() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    for method in ["HEAD", "GET"] {
+        let proxy = proxy(&upstream, |_| {}).await;
+        let req = Request::builder()
+            .method(method)
+            .uri("/v2/app/manifests/v1")
+            .header("host", REGISTRY)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let got = request_without_credentials(&proxy, REGISTRY, false, req).await;
+        assert_eq!(got.status, 401, "{method}");
+        let realm = format!("Basic realm=\"https://{REGISTRY}/\",service=\"ecr.amazonaws.com\"");
+        assert_eq!(got.headers["www-authenticate"], realm.as_str(), "{method}");
+        let body: &[u8] = if method == "HEAD" { b"" } else { b"Not Authorized\n" };
+        assert_eq!(got.body, body, "{method}");
+        let line = only_audit_line(&proxy).await;
+        assert_eq!(
+            (line["decision"].as_str(), line["errorCode"].as_str()),
+            (Some("Challenged"), Some("AuthenticationRequired"))
+        );
+        assert!(line["upstreamStatus"].is_null(), "{method}: never forwarded");
+        let want = "vpce_proxy_requests_total{service=\"ecr.dkr\",action=\"\",decision=\"Challenged\"} 1";
+        assert_eq!(request_counts(&proxy), [want], "{method}");
+    }
+    assert_eq!(upstream.connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached upstream");
+}

@@ -150,7 +150,13 @@ async fn slow_headers_are_cut_off() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let started = Instant::now();
     let mut inner = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
-    inner.write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\nX-Slow: 1").as_bytes()).await.unwrap();
+    inner
+        .write_all(
+            format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\nAuthorization: {REGISTRY_LOGIN}\r\nX-Slow: 1")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
 
     let req = Request::get("/v2/").header("host", REGISTRY).body(Full::default()).unwrap();
     assert_eq!(request(&proxy, REGISTRY, false, req).await.status, 200, "others are served meanwhile");
@@ -195,6 +201,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     tokio::spawn(conn);
     let req = Request::get("/stream?chunks=20&delay_ms=50")
         .header("host", REGISTRY)
+        .header("authorization", REGISTRY_LOGIN)
         .body(Full::<Bytes>::default())
         .unwrap();
     let response = sender.send_request(req).await.unwrap();
@@ -221,6 +228,7 @@ async fn drain_timeout_bounds_shutdown() {
     tokio::spawn(conn);
     let req = Request::get("/stream?chunks=400&delay_ms=50")
         .header("host", REGISTRY)
+        .header("authorization", REGISTRY_LOGIN)
         .body(Full::<Bytes>::default())
         .unwrap();
     let response = sender.send_request(req).await.unwrap();
@@ -258,7 +266,12 @@ async fn idle_keep_alive_connection_is_closed() {
     let proxy = proxy(&upstream, |config| config.limits.idle_timeout = idle).await;
     let (stream, _) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
     let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
-    tls.write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\n\r\n").as_bytes()).await.unwrap();
+    tls.write_all(
+        format!("GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\nAuthorization: {REGISTRY_LOGIN}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let (text, waited) = read_until_closed(&mut tls).await;
     assert!(text.starts_with("HTTP/1.1 200"), "served first: {text}");
     assert!(waited >= idle && waited < 2 * idle, "then closed when idle: {waited:?}");

@@ -216,6 +216,7 @@ fn error_code(decision: Disposition, has_reason: bool) -> Option<&'static str> {
     match decision {
         Disposition::Decided(Outcome::ExplicitDeny | Outcome::ImplicitDeny) => Some("AccessDenied"),
         Disposition::Refused => Some("RequestRefused"),
+        Disposition::Challenged => Some("AuthenticationRequired"),
         _ if has_reason => Some("UpstreamUnavailable"),
         _ => None,
     }
@@ -341,19 +342,20 @@ mod tests {
     fn error_code_and_event_source_follow_decision_and_service() {
         // One row per (service, decision) shape; CloudTrail record contents:
         // https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
-        let rows: [(&str, &str, Option<&str>, Option<&str>); 5] = [
+        let rows: [(&str, &str, Option<&str>, Option<&str>); 6] = [
             ("ecr.dkr", "Allow", Some("ecr.amazonaws.com"), None),
             ("s3", "ImplicitDeny", Some("s3.amazonaws.com"), Some("AccessDenied")),
             ("ecr.api", "ExplicitDeny", Some("ecr.amazonaws.com"), Some("AccessDenied")),
             ("", "Refused", None, Some("RequestRefused")),
             ("", "Tunnel", None, None),
+            ("ecr.dkr", "Challenged", Some("ecr.amazonaws.com"), Some("AuthenticationRequired")),
         ];
         for (service, decision, source, code) in rows {
             let decision_of = |name| {
                 [Outcome::Allow, Outcome::ExplicitDeny, Outcome::ImplicitDeny]
                     .map(Disposition::Decided)
                     .into_iter()
-                    .chain([Disposition::Refused, Disposition::Tunnel])
+                    .chain([Disposition::Refused, Disposition::Tunnel, Disposition::Challenged])
                     .find(|d| d.as_str() == name)
                     .unwrap()
             };

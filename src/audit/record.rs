@@ -13,17 +13,21 @@ pub enum Disposition {
     Decided(Outcome),
     /// Refused before any policy was asked: malformed, ambiguous, smuggled, or not an endpoint host.
     Refused,
+    /// A registry request without credentials, answered with ECR's `401` challenge before any policy:
+    /// the client retries with its token, and that request is decided.
+    Challenged,
     /// A CONNECT to a host that is not an endpoint host, tunnelled untouched
     /// (`endpoint.tunnel_unknown_hosts`).
     Tunnel,
 }
 
 impl Disposition {
-    /// The audit and metrics spelling: the [`Outcome`] names, `Refused` or `Tunnel`.
+    /// The audit and metrics spelling: the [`Outcome`] names, `Refused`, `Challenged` or `Tunnel`.
     pub fn as_str(self) -> &'static str {
         match self {
             Disposition::Decided(outcome) => outcome.as_str(),
             Disposition::Refused => "Refused",
+            Disposition::Challenged => "Challenged",
             Disposition::Tunnel => "Tunnel",
         }
     }

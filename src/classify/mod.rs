@@ -8,6 +8,7 @@
 
 mod access_key;
 pub(crate) mod body;
+mod challenge;
 pub(crate) mod ecr_api;
 pub(crate) mod hosts;
 mod model;
@@ -21,6 +22,7 @@ mod tags;
 
 use crate::policy::RequestContext;
 
+pub use self::challenge::registry_challenge;
 pub use self::model::{BodyView, Classification, HostInfo, Permission, Refusal, RequestHead, Service};
 pub use self::parse::{
     basic_credentials, basic_token, content_length, decode, has_body, query_pairs, repository_permission,

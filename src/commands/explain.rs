@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::authorize::{Authorizer, ConnFacts, Verdict};
-use crate::classify::{basic_credentials, PrincipalSource as Source, RequestHead};
+use crate::classify::{basic_credentials, registry_challenge, PrincipalSource as Source, RequestHead};
 use crate::load::{self, Fingerprints, LoadError};
 use crate::policy::iam::{find_key, KeyScope};
 use crate::policy::ContextValue;
@@ -79,6 +79,10 @@ fn run(config: Option<&Path>, request: &Path) -> Result<Value, ExplainError> {
         (Some(b), Some(n)) => Some(&b[..b.len().min(n)]),
         (b, _) => b,
     };
+    // What the proxy does first: a registry request without credentials is challenged, not decided.
+    if let Some(challenge) = registry_challenge(&head) {
+        return Ok(json!({ "challenged": {"status": 401, "www_authenticate": challenge} }));
+    }
     Ok(match authorizer.authorize(&head, body, &conn) {
         Ok(verdict) => render(&verdict),
         Err(refusal) => json!({ "refused": refusal.0 }),

@@ -352,10 +352,13 @@ def test_proxy_authentication_maps_credentials_to_principals_and_refuses_others(
     def as_user(user, password):
         return f"http://{user}:{password}@127.0.0.1:{proxy.port}"
 
-    ok = curl(as_user("ci-runner", "pr0xy-pa55"), proxy.ca_cert, "-w", "\n%{http_code}", url)
-    # No registry credentials: the proxy allows (org member), the registry itself asks for a login.
+    # A registry login the proxy never saw issued names nobody, so the proxy user is the principal (without
+    # any registry credentials the proxy would answer ECR's challenge before any policy, ARCHITECTURE.md §4).
+    unissued = ["-u", "AWS:never-issued-token"]
+    ok = curl(as_user("ci-runner", "pr0xy-pa55"), proxy.ca_cert, *unissued, "-w", "\n%{http_code}", url)
+    # The proxy allows (org member); the registry itself refuses the login it does not know.
     assert ok.returncode == 0 and ok.stdout.decode().rstrip().endswith("401"), clients.text(ok)
-    stranger = curl(as_user("stranger", "str4nger-pa55"), proxy.ca_cert, "-w", "\n%{http_code}", url)
+    stranger = curl(as_user("stranger", "str4nger-pa55"), proxy.ca_cert, *unissued, "-w", "\n%{http_code}", url)
     body = stranger.stdout.decode()
     assert body.rstrip().endswith("403") and f"User: {STRANGER['arn']} is not authorized" in body, body
 

@@ -408,17 +408,55 @@ impl Collected {
     }
 }
 
-/// One request through a fresh CONNECT tunnel for `host`, over h2 when `h2` else HTTP/1.1.
+/// The registry login every registry request carries unless a test sets its own: a token the proxy never
+/// saw issued, so the caller is `anonymous`. Without any credentials the proxy would answer ECR's 401
+/// challenge before any policy (ARCHITECTURE.md §4), which `request_without_credentials` tests.
+pub const REGISTRY_LOGIN: &str = "Basic QVdTOnVuaXNzdWVk";
+
+/// One request through a fresh CONNECT tunnel for `host`, over h2 when `h2` else HTTP/1.1, logged in to
+/// the registry as a docker client is ([`REGISTRY_LOGIN`], on registry hosts without an `Authorization`).
 pub async fn request(proxy: &Proxy, host: &str, h2: bool, req: Request<Full<Bytes>>) -> Collected {
+    request_without_credentials(proxy, host, h2, logged_in(host, req)).await
+}
+
+/// `req` with [`REGISTRY_LOGIN`] when it goes to a registry host and carries no `Authorization`.
+pub fn logged_in<B>(host: &str, mut req: Request<B>) -> Request<B> {
+    let headers = req.headers_mut();
+    if host.contains(".dkr.") && !headers.contains_key(http::header::AUTHORIZATION) {
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_static(REGISTRY_LOGIN));
+    }
+    req
+}
+
+/// [`request`] exactly as given: a registry request without `Authorization` is challenged.
+pub async fn request_without_credentials(
+    proxy: &Proxy,
+    host: &str,
+    h2: bool,
+    req: Request<Full<Bytes>>,
+) -> Collected {
     let (stream, head) = connect(proxy.addr, &format!("{host}:443"), "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
     let tls = tls(stream, host, &proxy.ca_pem(), alpn).await.unwrap();
-    send(tls, h2, req).await
+    send_as_is(tls, h2, req).await
 }
 
 /// Sends one request over an established TLS stream.
 pub async fn send(
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
+    h2: bool,
+    req: Request<Full<Bytes>>,
+) -> Collected {
+    let host =
+        req.uri().host().map(str::to_string).or_else(|| {
+            req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string)
+        });
+    send_as_is(tls, h2, logged_in(host.as_deref().unwrap_or(""), req)).await
+}
+
+/// [`send`] without adding the registry login.
+pub async fn send_as_is(
     tls: tokio_rustls::client::TlsStream<TcpStream>,
     h2: bool,
     req: Request<Full<Bytes>>,

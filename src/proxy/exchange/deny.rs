@@ -3,7 +3,7 @@
 //! [`super::rescue::rescue`] calls it.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::body::{full, ProxyBody};
@@ -39,6 +39,10 @@ pub(crate) fn response(
         }
         Service::EcrDkr => {
             headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+            if let Exit::Challenged(challenge) = why {
+                let value = HeaderValue::from_str(challenge).unwrap_or(HeaderValue::from_static("Basic"));
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
         }
         Service::S3 => {
             headers.insert("x-amz-request-id", id);
@@ -52,6 +56,7 @@ fn message(why: &Exit) -> String {
         Exit::Denied(m) => m.clone(),
         Exit::Refused(why) => format!("Request refused by the VPC endpoint: {why}"),
         Exit::BadGateway(m) => format!("vpce-proxy: {m}"),
+        Exit::Challenged(_) => "Not Authorized".to_string(),
     }
 }
 
@@ -65,6 +70,10 @@ fn ecr_api(why: &Exit) -> (StatusCode, &'static str, String) {
 }
 
 fn registry(why: &Exit) -> (StatusCode, &'static str, String) {
+    if let Exit::Challenged(_) = why {
+        // ECR's own 401: plain text, no registry error JSON.
+        return (StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", "Not Authorized\n".to_string());
+    }
     let (status, code) = match why {
         Exit::BadGateway(_) => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
         _ => (StatusCode::FORBIDDEN, "DENIED"),

@@ -14,6 +14,10 @@ pub(crate) enum Exit {
     /// record already holds the decision, layer and statement.
     #[error("{0}")]
     Denied(String),
+    /// A registry request without credentials: answered with ECR's `401` Basic challenge (the
+    /// `WWW-Authenticate` value held here) before any policy applies, and never forwarded.
+    #[error("no registry credentials: answered with ECR's 401 challenge")]
+    Challenged(String),
     /// The request was allowed, but upstream could not be reached or failed.
     #[error("{0}")]
     BadGateway(String),

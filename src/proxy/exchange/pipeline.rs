@@ -18,7 +18,7 @@ use super::headers::{inner_host, strip_hop_by_hop, upstream_request};
 use super::rescue::{rescue, Pending};
 use crate::audit::AuditRecord;
 use crate::authorize::{Authorize, Verdict};
-use crate::classify::RequestHead;
+use crate::classify::{registry_challenge, RequestHead};
 use crate::policy::{Effect, Outcome};
 
 /// An allowed request's upstream answer, and the copy of it the authorizer wants to learn from.
@@ -57,6 +57,9 @@ async fn exchange(
         path: path(&parts.uri),
         headers: &parts.headers,
     };
+    if let Some(challenge) = registry_challenge(&head) {
+        return Err(Exit::Challenged(challenge));
+    }
     let prefix = body_prefix(ctx, &*auth, &head, &mut body).await?;
     let verdict =
         auth.authorize(&head, prefix.as_ref().map(|p| &p.bytes[..]), &ctx.facts).map_err(Refused::from)?;

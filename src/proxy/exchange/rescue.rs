@@ -29,11 +29,19 @@ pub(crate) fn rescue(ctx: &ConnCtx, pending: Pending, exit: Exit) -> Response<Tr
             metrics.record_decision(record.service, "", Disposition::Refused);
             tracing::info!(request_id = record.request_id, reason = %why, "refused");
         }
-        Exit::Denied(_) => {
+        Exit::Denied(message) => {
+            // CloudTrail's errorMessage of an AccessDenied event: the one place a client that hides the
+            // response body (containerd, any HEAD) lets the user read AWS's message.
+            record.reason = Some(message.clone());
             debug_assert!(record.decision.is_denial(), "a denial is never audited as {:?}", record.decision);
             metrics.record_decision(record.service, &record.action, record.decision);
             let decision = record.decision.as_str();
             tracing::info!(request_id = record.request_id, action = record.action, decision, "denied");
+        }
+        Exit::Challenged(_) => {
+            record.decision = Disposition::Challenged;
+            record.reason = Some(exit.to_string());
+            metrics.record_decision(record.service, "", Disposition::Challenged);
         }
         Exit::BadGateway(why) => {
             metrics.record_upstream_error();
