@@ -1,4 +1,5 @@
-"""`python3 -m lab`: start the lab, run the stories and both published transcripts, print the tables, stop.
+"""`python3 -m lab`: start the lab, run the stories, both published transcripts and their containerd rows,
+print the tables, stop.
 
 Why a module entry point: `scripts/lab` stays a thin shell wrapper and the same code runs under pytest.
 """
@@ -6,6 +7,7 @@ Why a module entry point: `scripts/lab` stays a thin shell wrapper and the same 
 import argparse
 import sys
 
+from . import published_containerd
 from .published import Published, print_table, run_step, steps
 from .stories import Stories, run_rows
 from .world import Lab
@@ -22,6 +24,8 @@ def main() -> int:
         print("\nlab: the two published articles, command by command (article line, client line, verdict)")
         published = Published(lab)
         failures += print_table([run_step(step) for step in steps(published)])
+        print("\nlab: both stories through containerd (`ctr`), as a Kubernetes node pulls")
+        failures += print_table([run_step(step) for step in published_containerd.steps(published)])
     finally:
         lab.close()
     print(f"lab: {failures} row(s) or line(s) differ from what was expected" if failures

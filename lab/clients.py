@@ -62,6 +62,12 @@ def skopeo_copy(proxy, src, dst, src_persona=None, dst_persona=None, timeout=600
     return run(argv, env=env, timeout=timeout)
 
 
+def run_curl(proxy, *args, timeout=60) -> subprocess.CompletedProcess:
+    """`curl ARGS` through `proxy`, trusting its CA: a request shaped by hand (a header no client sends)."""
+    argv = ["curl", "-sS", "--proxy", proxy.url, "--cacert", str(proxy.ca_cert), *args]
+    return run(argv, env=base_env(None), timeout=timeout)
+
+
 def oci_image(directory: Path, tag: str, payload: bytes | None = None, size: int = 0, seed: str = "") -> str:
     """An OCI layout at `directory` with one layer holding `payload` (or `size` random bytes); returns
     the `oci:DIR:TAG` reference skopeo copies from."""

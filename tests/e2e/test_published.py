@@ -10,11 +10,6 @@ import pytest
 from lab.published import Published, print_table, run_step, steps
 
 
-@pytest.fixture(scope="module")
-def published(lab):
-    return Published(lab)
-
-
 #: The steps are built against a Published instance; their count and labels do not depend on its state.
 _LABELS = [f"{i:02d}-{s.story[0]}-{s.shell}" for i, s in enumerate(steps(Published.__new__(Published)))]
 
