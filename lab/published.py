@@ -446,6 +446,21 @@ def run_step(step: Step) -> Result:
     return Result(step, code, output, check_lines(step.lines, output))
 
 
+def check_step(step: Step) -> None:
+    """Runs `step` and raises AssertionError with its table rows when it checks no line or any differs
+    (what each end-to-end row asserts)."""
+    result = run_step(step)
+    report = []
+    differs = print_table([result], out=report.append)
+    assert result.matched, f"step {step.command!r} checks no line"
+    assert differs == 0, "\n".join(report)
+
+
+def labels(make_steps) -> list:
+    """pytest ids for `make_steps(published)`; built without starting anything (steps are lazy)."""
+    return [f"{i:02d}-{s.story[0]}-{s.shell}" for i, s in enumerate(make_steps(Published.__new__(Published)))]
+
+
 def print_table(results, out=print) -> int:
     """Prints article line, client line and verdict for every line; returns how many lines differ."""
     failures = 0

@@ -150,6 +150,23 @@ def _b_run(p: Published, persona, act):
     return _audited(b.proxy, lambda: act(ctr, _password(p, b.proxy, persona, EAST)))
 
 
+def _b_pull(p: Published, persona, why: str, ref: str, pull: str) -> Step:
+    """An allowed `ctr images pull` of story (b) as `persona`, decided as that persona."""
+    return Step(B, persona.name, f"{pull} {ref}", [
+        CHALLENGE,
+        prose(why, r"unpacking linux/amd64 sha256:[0-9a-f]{64}\.\.\."),
+        prose(f"(decided as the {persona.name} user)", _allowed("BatchGetImage", persona.arn, "200")),
+    ], lambda: _b_run(p, persona, lambda ctr, pw: ctr.pull(ref, pw)))
+
+
+def _b_push(p: Published, persona, why: str, src: str, dst: str, push: str, action: str, message: str) -> Step:
+    """A refused `ctr images push` of story (b): containerd's status line, then the audit line's message."""
+    return Step(B, persona.name, f"ctr images tag {src} {dst} && {push} {dst}", [
+        prose(why, FORBIDDEN_LINE, FORBIDDEN),
+        prose("(where the message is)", _denied(action, persona.arn, message)),
+    ], lambda: _b_run(p, persona, lambda ctr, pw: _tag_push(ctr, src, dst, pw)))
+
+
 def _steps_b(p: Published) -> list:
     v11 = f"{SAMPLE}:v1.1"
     pull = "ctr images pull --hosts-dir certs.d --user AWS:$(aws ecr get-login-password --region us-east-1)"
@@ -158,28 +175,14 @@ def _steps_b(p: Published) -> list:
     prod_arn = f"arn:aws:ecr:{EAST}:{SELLER}:repository/len-s-mp/prod-repository"
     sample_arn = f"arn:aws:ecr:{EAST}:{SELLER}:repository/len-s-mp/sample-repository"
     return [
-        Step(B, "developer", f"{pull} {v11}", [
-            CHALLENGE,
-            prose("(the developer has the administrator policy)", r"unpacking linux/amd64 sha256:[0-9a-f]{64}\.\.\."),
-            prose("(decided as the developer)", _allowed("BatchGetImage", dev, "200")),
-        ], lambda: _b_run(p, DEVELOPER, lambda ctr, pw: ctr.pull(v11, pw))),
-        Step(B, "developer", f"ctr images tag {v11} {PROD_REPO}:ctr && {push} {PROD_REPO}:ctr", [
-            prose("(the article's prod-repository denial, through containerd)", FORBIDDEN_LINE,
-                  FORBIDDEN),
-            prose("(where the message is: the article's line, word for word)", _denied("InitiateLayerUpload", dev, (
+        _b_pull(p, DEVELOPER, "(the developer has the administrator policy)", v11, pull),
+        _b_push(p, DEVELOPER, "(the article's prod-repository denial, word for word, through containerd)", v11,
+                f"{PROD_REPO}:ctr", push, "InitiateLayerUpload",
                 f"User: {dev} is not authorized to perform: ecr:InitiateLayerUpload on resource: {prod_arn} "
-                "because no resource-based policy allows the ecr:InitiateLayerUpload action"))),
-        ], lambda: _b_run(p, DEVELOPER, lambda ctr, pw: _tag_push(ctr, v11, f"{PROD_REPO}:ctr", pw))),
-        Step(B, "read-only", f"{pull} {v11}", [
-            CHALLENGE,
-            prose("(the managed repository policy lets the account pull)", r"unpacking linux/amd64 sha256:[0-9a-f]{64}\.\.\."),
-            prose("(decided as the read-only user)", _allowed("BatchGetImage", ro, "200")),
-        ], lambda: _b_run(p, READ_ONLY, lambda ctr, pw: ctr.pull(v11, pw))),
-        Step(B, "read-only", f"ctr images tag {v11} {SAMPLE}:ctr && {push} {SAMPLE}:ctr", [
-            prose("(the article's read-only PutImage denial, through containerd)", FORBIDDEN_LINE,
-                  FORBIDDEN),
-            prose("(where the message is)", _denied("PutImage", ro, (
+                "because no resource-based policy allows the ecr:InitiateLayerUpload action"),
+        _b_pull(p, READ_ONLY, "(the managed repository policy lets the account pull)", v11, pull),
+        _b_push(p, READ_ONLY, "(the article's read-only PutImage denial, through containerd)", v11,
+                f"{SAMPLE}:ctr", push, "PutImage",
                 f"User: {ro} is not authorized to perform: ecr:PutImage on resource: {sample_arn} "
-                "with an explicit deny in an identity-based policy"))),
-        ], lambda: _b_run(p, READ_ONLY, lambda ctr, pw: _tag_push(ctr, v11, f"{SAMPLE}:ctr", pw))),
+                "with an explicit deny in an identity-based policy"),
     ]
