@@ -154,6 +154,10 @@ fn refusals_print_the_reason_and_exit_zero() {
         ("refused-encoded-slash.json", "percent-encoded"),
         ("refused-not-endpoint.json", "not an endpoint host"),
         ("refused-duplicate-key.json", "not acceptable JSON"),
+        (
+            "refused-method-override.json",
+            "x-http-method-override: \"DELETE\" would make this GET act as another",
+        ),
     ];
     for (request, why) in cases {
         let (code, v, stderr) = explain(request, true);

@@ -175,3 +175,42 @@ async fn a_registry_request_without_credentials_is_challenged_and_never_forwarde
     }
     assert_eq!(upstream.connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached upstream");
 }
+
+/// ARCHITECTURE.md §4, "Method-override headers": a request whose `X-HTTP-Method-Override`,
+/// `X-HTTP-Method` or `X-Method-Override` (any case) names another method is refused in the registry's
+/// shape and never reaches upstream; one naming its own method is forwarded with the header intact.
+#[tokio::test]
+async fn a_method_override_is_refused_unless_it_names_the_requests_own_method() {
+    let rows = [
+        ("X-HTTP-Method-Override", "DELETE", 403),
+        ("x-http-method", "DELETE", 403),
+        ("X-Method-Override", "PUT", 403),
+        ("X-HTTP-METHOD-OVERRIDE", "GET", 200),
+    ];
+    for (name, value, status) in rows {
+        let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+        let proxy = proxy(&upstream, |_| {}).await;
+        let req = Request::get("/v2/app/manifests/v1")
+            .header("host", REGISTRY)
+            .header(name, value)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let got = request(&proxy, REGISTRY, false, req).await;
+        assert_eq!(got.status, status, "{name}: {value}");
+        let line = only_audit_line(&proxy).await;
+        if status == 403 {
+            let (code, message) = registry_error(&got.body);
+            assert_eq!(code, "DENIED", "{name}");
+            assert!(message.contains("would make this GET act as another method"), "{name}: {message}");
+            assert_eq!(line["decision"], "Refused", "{name}");
+            let reached = upstream.connections.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(reached, 0, "{name}: never forwarded");
+        } else {
+            let echoed = got.json();
+            let headers = echoed["headers"].as_array().unwrap();
+            let sent = headers.iter().any(|h| h[0] == name.to_ascii_lowercase() && h[1] == value);
+            assert!(sent, "{name}: forwarded unchanged: {headers:?}");
+            assert_eq!(line["decision"], "Allow", "{name}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod challenge;
 pub(crate) mod ecr_api;
 pub(crate) mod hosts;
 mod model;
+mod overrides;
 mod parse;
 pub(crate) mod principal;
 mod principal_keys;
@@ -24,6 +25,7 @@ use crate::policy::RequestContext;
 
 pub use self::challenge::registry_challenge;
 pub use self::model::{BodyView, Classification, HostInfo, Permission, Refusal, RequestHead, Service};
+pub use self::overrides::check_method_override;
 pub use self::parse::{
     basic_credentials, basic_token, content_length, decode, has_body, query_pairs, repository_permission,
     single_header,

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::authorize::{Authorizer, ConnFacts, Verdict};
-use crate::classify::{basic_credentials, registry_challenge, PrincipalSource as Source, RequestHead};
+use crate::classify::{
+    basic_credentials, check_method_override, registry_challenge, PrincipalSource as Source, RequestHead,
+};
 use crate::load::{self, Fingerprints, LoadError};
 use crate::policy::iam::{find_key, KeyScope};
 use crate::policy::ContextValue;
@@ -79,7 +81,11 @@ fn run(config: Option<&Path>, request: &Path) -> Result<Value, ExplainError> {
         (Some(b), Some(n)) => Some(&b[..b.len().min(n)]),
         (b, _) => b,
     };
-    // What the proxy does first: a registry request without credentials is challenged, not decided.
+    // What the proxy does first: a method override is refused, and a registry request without credentials
+    // is challenged, not decided.
+    if let Err(refusal) = check_method_override(&head) {
+        return Ok(json!({ "refused": refusal.0 }));
+    }
     if let Some(challenge) = registry_challenge(&head) {
         return Ok(json!({ "challenged": {"status": 401, "www_authenticate": challenge} }));
     }

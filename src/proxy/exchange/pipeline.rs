@@ -18,7 +18,7 @@ use super::headers::{inner_host, strip_hop_by_hop, upstream_request};
 use super::rescue::{rescue, Pending};
 use crate::audit::AuditRecord;
 use crate::authorize::{Authorize, Verdict};
-use crate::classify::{registry_challenge, RequestHead};
+use crate::classify::{check_method_override, registry_challenge, RequestHead};
 use crate::policy::{Effect, Outcome};
 
 /// An allowed request's upstream answer, and the copy of it the authorizer wants to learn from.
@@ -57,6 +57,8 @@ async fn exchange(
         path: path(&parts.uri),
         headers: &parts.headers,
     };
+    // Before anything reads the request as the method it claims to be (ARCHITECTURE.md §4).
+    check_method_override(&head).map_err(Refused::from)?;
     if let Some(challenge) = registry_challenge(&head) {
         return Err(Exit::Challenged(challenge));
     }
