@@ -26,6 +26,8 @@ pub mod classify;
 pub mod commands;
 pub mod config;
 pub mod directory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod load;
 pub mod policy;
 pub mod proxy;

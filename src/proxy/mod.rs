@@ -12,7 +12,7 @@
 //! [`state`] is what every stage shares. Tests run the whole edge in-process: bind `127.0.0.1:0`, build
 //! a [`ProxyState`], call [`serve`].
 
-mod connect;
+pub(crate) mod connect;
 mod exchange;
 pub(crate) mod listen;
 pub(crate) mod state;

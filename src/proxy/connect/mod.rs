@@ -1,7 +1,7 @@
 //! The CONNECT stage: read the head within bounds, admit it (port, proxy credentials, endpoint host),
 //! then hand an endpoint host to TLS termination or tunnel any other host untouched when configured.
 
-mod head;
+pub(crate) mod head;
 mod tunnel;
 
 use std::net::SocketAddr;
