@@ -136,9 +136,13 @@ pub fn classify_request(data: &[u8]) {
 /// that `split_authority` reads back the same way.
 pub fn connect_head(data: &[u8]) {
     const MAX_BYTES: usize = 8192;
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    thread_local! {
+        // One runtime per fuzzing thread, not per input: building one costs more than a parse.
+        static RUNTIME: tokio::runtime::Runtime =
+            tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    }
     let mut reader = tokio::io::BufReader::new(data);
-    let parsed = runtime.block_on(read_head(&mut reader, MAX_BYTES, 32));
+    let parsed = RUNTIME.with(|runtime| runtime.block_on(read_head(&mut reader, MAX_BYTES, 32)));
     let Ok(request) = parsed else { return };
     let consumed = data.len() - reader.buffer().len() - reader.get_ref().len();
     assert!(consumed <= MAX_BYTES + 2, "read {consumed} bytes past the bound");

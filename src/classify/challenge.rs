@@ -8,7 +8,7 @@
 
 use http::header::AUTHORIZATION;
 
-use super::hosts::parse_host;
+use super::hosts::{normalize, parse_host};
 use super::{RequestHead, Service};
 
 /// ECR's challenge service name.
@@ -21,9 +21,7 @@ pub fn registry_challenge(head: &RequestHead<'_>) -> Option<String> {
     if host.service != Service::EcrDkr || head.headers.contains_key(AUTHORIZATION) {
         return None;
     }
-    let name = head.host.trim();
-    let name = name.strip_suffix(":443").unwrap_or(name);
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let name = normalize(head.host)?;
     Some(format!("Basic realm=\"https://{name}/\",service=\"{SERVICE}\""))
 }
 

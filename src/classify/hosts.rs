@@ -32,7 +32,7 @@ fn not_endpoint(raw: &str) -> Refusal {
 }
 
 /// Lowercases, strips a trailing dot and a `:443` port; any other port is not an endpoint.
-fn normalize(raw: &str) -> Option<String> {
+pub(crate) fn normalize(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
     let host = trimmed.strip_suffix(":443").unwrap_or(trimmed);
     let host = host.strip_suffix('.').unwrap_or(host);
