@@ -10,7 +10,6 @@ In containerd 1.6 `ctr images pull/push` resolve and fetch in the `ctr` process 
 content and unpacks), so `ctr` gets the proxy environment too, as the daemon does.
 """
 
-import os
 from pathlib import Path
 
 from .clients import base_env
@@ -66,9 +65,7 @@ class Containerd:
         config.write_text(CONFIG.format(
             root=self.dir / "root", state=self.dir / "state", sock=self.sock, hosts=self.hosts_dir
         ))
-        env = base_env(proxy, NO_PROXY="")
-        env.pop("SSL_CERT_FILE", None)  # the CA comes from hosts.toml, as on a node
-        self.proc = Proc(name, ["containerd", "--config", str(config)], self.dir / "containerd.log", env=env)
+        self.proc = Proc(name, ["containerd", "--config", str(config)], self.dir / "containerd.log", env=self._env())
         started(lambda: self.proc.wait_log("containerd successfully booted", timeout=60), self.proc)
 
     def trust(self, host: str) -> None:
@@ -77,12 +74,16 @@ class Containerd:
         d.mkdir(parents=True, exist_ok=True)
         (d / "hosts.toml").write_text(HOSTS_TOML.format(host=host, ca=self.proxy.ca_cert))
 
-    def ctr(self, *args, timeout=300):
-        """`ctr -a SOCK -n lab ARGS` with the proxy's environment (no CA file: hosts.toml holds it)."""
+    def _env(self) -> dict:
+        """The proxy's environment for the daemon and `ctr`, without a CA file: the CA comes from hosts.toml,
+        as on a node."""
         env = base_env(self.proxy, NO_PROXY="")
         env.pop("SSL_CERT_FILE", None)
-        env["PATH"] = os.environ.get("PATH", "")
-        return run(["ctr", "-a", str(self.sock), "-n", "lab", *args], env=env, timeout=timeout)
+        return env
+
+    def ctr(self, *args, timeout=300):
+        """`ctr -a SOCK -n lab ARGS` with the proxy's environment."""
+        return run(["ctr", "-a", str(self.sock), "-n", "lab", *args], env=self._env(), timeout=timeout)
 
     def _registry(self, verb, ref, password, user, *extra):
         return self.ctr("images", verb, "--hosts-dir", str(self.hosts_dir), "--user", f"{user}:{password}",

@@ -167,10 +167,14 @@ class Published:
     def aws(self, proxy, persona, region, *args):
         return clients.aws(proxy, persona, ["ecr", *args], region=region, session=persona.session)
 
+    def password(self, proxy, persona, region):
+        """`aws ecr get-login-password --region R` through `proxy`: the proxy learns whom it was issued to."""
+        return clients.aws(proxy, persona, ["ecr", "get-login-password", "--region", region], region=region,
+                           session=persona.session)
+
     def login(self, proxy, docker, persona, region, registry, shell=None):
         """`aws ecr get-login-password --region R | docker login --username AWS --password-stdin HOST`."""
-        password = clients.aws(proxy, persona, ["ecr", "get-login-password", "--region", region], region=region,
-                               session=persona.session)
+        password = self.password(proxy, persona, region)
         login = docker.docker("login", "--username", "AWS", "--password-stdin", registry,
                               input_bytes=password.stdout, config_dir=shell)
         return _joined(password, login)

@@ -45,9 +45,8 @@ def _ctr(p: Published, story: str) -> Containerd:
 
 
 def _password(p: Published, proxy, persona, region) -> str:
-    """`aws ecr get-login-password` through the proxy: the proxy learns whom the token was issued to."""
-    out = clients.aws(proxy, persona, ["ecr", "get-login-password", "--region", region], region=region,
-                      session=persona.session)
+    """The persona's `get-login-password`, or an error naming why it was refused."""
+    out = p.password(proxy, persona, region)
     if out.returncode != 0:
         raise RuntimeError("get-login-password failed: " + clients.text(out))
     return out.stdout.decode().strip()
@@ -58,7 +57,7 @@ def _audited(proxy, run):
     before = len(proxy.audit_records())
     out = run()
     lines = []
-    for r in _settled(proxy)[before:]:
+    for r in settled_records(proxy)[before:]:
         line = (f"audit: {r.get('decision')} {r.get('eventName') or '-'} {r['userIdentity']['arn']} "
                 f"upstream={r.get('upstreamStatus')}")
         if r.get("decision") not in ("Allow", "Challenged") and r.get("errorMessage"):
@@ -68,7 +67,7 @@ def _audited(proxy, run):
     return _joined(out, audit)
 
 
-def _settled(proxy) -> list:
+def settled_records(proxy) -> list:
     """The audit records once none has been added for 0.2 s (a line is written when its response body is
     done, which can be just after the client exits); bounded at 3 s."""
     records, deadline = proxy.audit_records(), time.monotonic() + 3
@@ -95,11 +94,17 @@ def steps(p: Published) -> list:
     return _steps_a(p) + _steps_b(p)
 
 
+def _run(p: Published, story: str, persona, act):
+    """`persona`'s own token through story `story`'s proxy (no static one is configured; moto issues one per
+    account, so each row logs in again), then `act(ctr, password)`, audited."""
+    proxy, region = (p.a().proxy, WEST) if story == "a" else (p.b().proxy, EAST)
+    ctr = _ctr(p, story)
+    return _audited(proxy, lambda: act(ctr, _password(p, proxy, persona, region)))
+
+
 def _a_run(p: Published, act):
-    """Story (a)'s role: its token (no static one is configured), then `act(ctr, password)`, audited."""
-    a = p.a()
-    ctr = _ctr(p, "a")
-    return _audited(a.proxy, lambda: act(ctr, _password(p, a.proxy, ROLE, WEST)))
+    """Story (a): the instance role."""
+    return _run(p, "a", ROLE, act)
 
 
 def _steps_a(p: Published) -> list:
@@ -144,10 +149,8 @@ def _tag_push(ctr: Containerd, src: str, dst: str, password: str):
 
 
 def _b_run(p: Published, persona, act):
-    """Story (b): `persona`'s own token (moto issues one per account, so each row logs in again)."""
-    b = p.b()
-    ctr = _ctr(p, "b")
-    return _audited(b.proxy, lambda: act(ctr, _password(p, b.proxy, persona, EAST)))
+    """Story (b): the developer or the read-only user."""
+    return _run(p, "b", persona, act)
 
 
 def _b_pull(p: Published, persona, why: str, ref: str, pull: str) -> Step:

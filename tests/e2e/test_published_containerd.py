@@ -14,7 +14,7 @@ import pytest
 from lab import clients
 from lab.containerd import Containerd
 from lab.published import check_step, labels
-from lab.published_containerd import steps
+from lab.published_containerd import settled_records, steps
 from lab.world import DEV, FOREIGN_REGISTRY, OWN_REGISTRY
 
 _LABELS = labels(steps)
@@ -36,7 +36,8 @@ def org_node(lab, tmp_path_factory):
 
 
 def _new_records(proxy, before):
-    return proxy.audit_records()[before:]
+    """The audit lines written since `before`, once the last response's line is out."""
+    return settled_records(proxy)[before:]
 
 
 def test_an_allowed_pull_logs_in_after_the_challenge_under_the_org_only_policy(lab, org_node):
