@@ -260,6 +260,11 @@ pub struct Limits {
     /// Time allowed to connect to upstream (`upstream_connect_timeout_secs`, at least 1).
     #[serde(rename = "upstream_connect_timeout_secs", deserialize_with = "upstream_connect_timeout_secs")]
     pub upstream_connect_timeout: Duration,
+    /// An upstream connection on which nothing moves either way for this long fails its request
+    /// (`upstream_idle_timeout_secs`, at least 1): 502 before the response head, a cut body after it.
+    /// Keep it below `idle_timeout_secs`, whose watchdog would otherwise close the waiting client first.
+    #[serde(rename = "upstream_idle_timeout_secs", deserialize_with = "upstream_idle_timeout_secs")]
+    pub upstream_idle_timeout: Duration,
     /// On SIGTERM, in-flight transfers get this long to finish (`drain_timeout_secs`). 0 is allowed and
     /// means no drain: stop accepting and close in-flight connections at once, for deployments where
     /// clients retry and a fast stop matters more than finishing a transfer.
@@ -280,6 +285,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             upstream_connect_timeout: Duration::from_secs(10),
+            upstream_idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -339,6 +345,7 @@ seconds_fields! {
     header_read_timeout_secs >= 1;
     idle_timeout_secs >= 1;
     upstream_connect_timeout_secs >= 1;
+    upstream_idle_timeout_secs >= 1;
     drain_timeout_secs >= 0;
 }
 

@@ -55,12 +55,17 @@ impl Drop for Upstream {
     }
 }
 
-/// Starts the echo upstream on 127.0.0.1:0 serving the given names (h2 and HTTP/1.1 by ALPN).
-pub async fn upstream(names: &[&str]) -> Upstream {
+/// A TLS acceptor for `names` (h2 and HTTP/1.1 by ALPN) with a certificate from a fresh CA, and that
+/// CA's PEM for the proxy to trust.
+pub fn tls_acceptor(names: &[&str]) -> (tokio_rustls::TlsAcceptor, String) {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test upstream CA");
+    // Each CA its own name: rustls finds a trust anchor by subject, so two CAs of one name would make an
+    // untrusted chain a bad signature instead of an unknown issuer.
+    static SERIAL: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("test upstream CA {}", SERIAL.fetch_add(1, Ordering::Relaxed));
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, name);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let leaf_params =
@@ -72,7 +77,12 @@ pub async fn upstream(names: &[&str]) -> Upstream {
         .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
         .unwrap();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    (tokio_rustls::TlsAcceptor::from(Arc::new(tls)), ca.pem())
+}
+
+/// Starts the echo upstream on 127.0.0.1:0 serving the given names (h2 and HTTP/1.1 by ALPN).
+pub async fn upstream(names: &[&str]) -> Upstream {
+    let (acceptor, ca_pem) = tls_acceptor(names);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
@@ -96,7 +106,7 @@ pub async fn upstream(names: &[&str]) -> Upstream {
             });
         }
     });
-    Upstream { addr, ca_pem: ca.pem(), connections, received, task }
+    Upstream { addr, ca_pem, connections, received, task }
 }
 
 type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;

@@ -219,7 +219,13 @@ impl Body for Tracked {
                     }
                 }
             }
-            Some(Err(_)) => this.finisher.metrics.record_upstream_error(),
+            Some(Err(e)) => {
+                // The status line has gone, so the client sees a cut body; the audit line says why.
+                this.finisher.metrics.record_upstream_error();
+                let sent = this.finisher.bytes_out;
+                this.finisher.record.reason =
+                    Some(format!("upstream response failed after {sent} body bytes: {e}"));
+            }
             None => this.finisher.ended = true,
         }
         // hyper stops polling once the body says it has ended, so the end is detected here, and the

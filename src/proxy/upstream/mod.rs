@@ -5,6 +5,7 @@
 //! 16 KiB DATA frames with window updates): `scripts/bench` measured 2.2-2.5 s/GB with h2 upstream and
 //! 1.45-1.5 s/GB with HTTP/1.1 against the CNCF registry. Clients may still speak h2 to the proxy.
 
+mod idle;
 mod routes;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use self::idle::IdleTimeout;
 use self::routes::Routes;
 use crate::config::Config;
 use crate::proxy::exchange::RequestBody;
@@ -90,6 +92,7 @@ impl Upstream {
             tls: TlsConnector::from(Arc::new(tls)),
             routes: Arc::clone(&routes),
             timeout: connect_timeout,
+            idle: config.limits.upstream_idle_timeout,
         };
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -133,6 +136,8 @@ pub(crate) struct RoutedTls {
     tls: TlsConnector,
     routes: Arc<Routes>,
     timeout: Duration,
+    /// `limits.upstream_idle_timeout_secs`, applied to every upstream connection ([`IdleTimeout`]).
+    idle: Duration,
 }
 
 impl std::fmt::Debug for RoutedTls {
@@ -164,18 +169,18 @@ impl tower_service::Service<Uri> for RoutedTls {
             let stream = tokio::time::timeout(this.timeout, attempt)
                 .await
                 .map_err(|_| ConnectError::Timeout(address.clone(), this.timeout))??;
-            Ok(UpstreamIo(TokioIo::new(stream)))
+            Ok(UpstreamIo(TokioIo::new(IdleTimeout::new(stream, this.idle))))
         })
     }
 }
 
-/// A TLS connection to upstream that tells the pool whether ALPN chose h2.
+/// A TLS connection to upstream, failed when idle too long, that tells the pool whether ALPN chose h2.
 #[derive(Debug)]
-pub(crate) struct UpstreamIo(TokioIo<TlsStream<TcpStream>>);
+pub(crate) struct UpstreamIo(TokioIo<IdleTimeout<TlsStream<TcpStream>>>);
 
 impl Connection for UpstreamIo {
     fn connected(&self) -> Connected {
-        let (_, session) = self.0.inner().get_ref();
+        let (_, session) = self.0.inner().get_ref().get_ref();
         if session.alpn_protocol() == Some(b"h2") {
             Connected::new().negotiated_h2()
         } else {
