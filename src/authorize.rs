@@ -83,13 +83,15 @@ impl Authorizer {
 
     /// How many body bytes must be read before [`Authorizer::authorize`] can decide (ECR API JSON);
     /// `None` when the head alone decides. The proxy reads that many bytes, or to the end of a shorter body,
-    /// and never more: a 20 MiB layer part is classified from its prefix.
+    /// and never more: a 20 MiB layer part is classified from its prefix. A body of unknown length
+    /// (chunked) is read to one byte past `limits.max_classify_body_bytes`, so one of exactly that length
+    /// is known to have ended.
     pub fn body_needed(&self, head: &RequestHead<'_>) -> Option<usize> {
         if hosts::parse_host(head.host).ok()?.service != Service::EcrApi {
             return None;
         }
         let declared =
-            content_length(head.headers).map_or(self.max_body, |n| n.min(self.max_body as u64) as usize);
+            content_length(head.headers).map_or(self.max_body + 1, |n| n.min(self.max_body as u64) as usize);
         Some(declared)
     }
 
@@ -120,7 +122,7 @@ impl Authorizer {
     fn is_complete(&self, head: &RequestHead<'_>, bytes: &[u8]) -> bool {
         match content_length(head.headers) {
             Some(n) => bytes.len() as u64 >= n,
-            None => bytes.len() < self.max_body,
+            None => bytes.len() <= self.max_body,
         }
     }
 
@@ -568,6 +570,42 @@ tags = { tier = "dev" }
         assert!(err.0.contains("signature does not match"), "{err}");
         // The admin has no secret configured: parsed, not verified.
         assert!(api_call(&a, "AKIAADMIN", "DescribeImages", r#"{"repositoryName":"app"}"#).is_ok());
+    }
+
+    /// `limits.max_classify_body_bytes` at its bound: a PutImage body of exactly the bound is read whole
+    /// and classified, with a `Content-Length` or chunked; one byte more is refused before policy. The
+    /// bytes are what the proxy reads: `min(body_needed, bound + 1)`, or the whole body when shorter.
+    #[test]
+    fn a_body_is_classified_at_the_bound_and_refused_one_byte_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "");
+        let bound = Limits::default().max_classify_body_bytes;
+        for (len, declared, classified) in
+            [(bound, true, true), (bound, false, true), (bound + 1, true, false), (bound + 1, false, false)]
+        {
+            let head = r#"{"repositoryName":"app","imageManifest":""#;
+            let mut body = head.as_bytes().to_vec();
+            body.resize(len - 2, b'a');
+            body.extend_from_slice(br#""}"#);
+            let mut headers = api_headers("AKIADEV", "PutImage");
+            if declared {
+                headers.insert("content-length", len.to_string().parse().unwrap());
+            }
+            let wanted = a.body_needed(&api_head(&headers)).unwrap();
+            let read = &body[..len.min(wanted).min(bound + 1)];
+            let result = a.authorize(&api_head(&headers), Some(read), &ConnFacts::default());
+            let refused_for_size =
+                result.as_ref().err().is_some_and(|e| e.0.contains("max_classify_body_bytes"));
+            assert_eq!(
+                !refused_for_size,
+                classified,
+                "{len} bytes, content-length {declared}: {:?}",
+                result.err()
+            );
+            if classified {
+                assert_eq!(result.unwrap().classification.permission.unwrap().action, "ecr:PutImage");
+            }
+        }
     }
 
     #[test]

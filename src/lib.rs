@@ -26,6 +26,7 @@ pub mod classify;
 pub mod commands;
 pub mod config;
 pub mod directory;
+pub(crate) mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod load;

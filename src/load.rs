@@ -349,7 +349,7 @@ struct FileRead {
 
 fn read_file(path: &Path) -> FileRead {
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    match std::fs::read(path) {
+    match crate::files::read(path) {
         Ok(bytes) => {
             let sha256: [u8; 32] = Sha256::digest(&bytes).into();
             let fingerprint = Fingerprint::Present { modified, len: bytes.len() as u64, sha256 };

@@ -211,3 +211,38 @@ fn fingerprints_tell_a_touch_from_an_edit() {
     std::fs::remove_file(&policy).unwrap();
     assert_eq!(seen.compare(), Change::Content);
 }
+
+/// `files::MAX_FILE_BYTES` bounds the config and every policy file: each is read at the bound exactly,
+/// and one byte more is an error naming the file and the bound (the padding is a TOML comment or JSON
+/// whitespace, so the content is otherwise the same).
+#[test]
+fn config_and_policy_files_load_at_the_byte_bound_and_not_one_byte_past_it() {
+    let bound = crate::files::MAX_FILE_BYTES as usize;
+    let padded =
+        |text: &str, pad: char, len: usize| format!("{text}{}", pad.to_string().repeat(len - text.len()));
+    for extra in [0, 1] {
+        let (dir, config) = lab();
+        let policy = dir.path().join("ecr-api.json");
+        std::fs::write(&policy, padded(ALLOW_ALL, ' ', bound + extra)).unwrap();
+        let result = load(Some(&config), &mut Fingerprints::default()).map(|_| ());
+        // Read at the bound, then refused by AWS's own limit on an endpoint policy (20,480 characters);
+        // past it, never read at all.
+        let err = result.err().unwrap().to_string();
+        let wanted = if extra == 0 { "policy-too-large" } else { "larger than 1048576 bytes" };
+        assert!(err.contains("ecr-api.json") && err.contains(wanted), "{} bytes: {err}", bound + extra);
+        std::fs::write(&policy, ALLOW_ALL).unwrap();
+        let text = "[policies]\n\"ecr.api\" = \"ecr-api.json\"\n#";
+        std::fs::write(&config, padded(text, 'x', bound + extra)).unwrap();
+        let result = load(Some(&config), &mut Fingerprints::default()).map(|_| ());
+        match extra {
+            0 => assert!(result.is_ok(), "a config of exactly {bound} bytes: {:?}", result.err()),
+            _ => {
+                let err = load_error(&config);
+                assert!(
+                    err.contains("vpce-proxy.toml") && err.contains("larger than 1048576 bytes"),
+                    "{err}"
+                );
+            }
+        }
+    }
+}

@@ -276,3 +276,31 @@ async fn idle_keep_alive_connection_is_closed() {
     assert!(text.starts_with("HTTP/1.1 200"), "served first: {text}");
     assert!(waited >= idle && waited < 2 * idle, "then closed when idle: {waited:?}");
 }
+
+/// `limits.max_header_bytes` inside the tunnel, at its bound and one byte past it: hyper's HTTP/1.1
+/// parser reads a head of exactly the bound (blank line included) and answers one byte longer with `431`,
+/// without asking the authorizer or upstream.
+#[tokio::test]
+async fn an_inner_head_is_read_at_the_bound_and_refused_one_byte_past_it() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let bound = 16 * 1024;
+    let proxy = proxy(&upstream, |config| config.limits.max_header_bytes = bound).await;
+    for (len, status) in [(bound, "HTTP/1.1 200"), (bound + 1, "HTTP/1.1 431")] {
+        let start =
+            format!("GET /v2/ HTTP/1.1\r\nhost: {REGISTRY}\r\nauthorization: {REGISTRY_LOGIN}\r\nx-pad: ");
+        let head = format!("{start}{}\r\n\r\n", "a".repeat(len - start.len() - 4));
+        assert_eq!(head.len(), len);
+        let (stream, connected) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
+        assert!(connected.starts_with("HTTP/1.1 200"), "{connected}");
+        let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 12];
+        tokio::time::timeout(DEADLINE, tls.read_exact(&mut answer)).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer), status, "a head of {len} bytes");
+    }
+    assert_eq!(
+        upstream.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the head within the bound went upstream"
+    );
+}

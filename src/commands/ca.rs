@@ -43,7 +43,7 @@ pub fn export(config: Option<&Path>) -> ExitCode {
     let result = ca_dir(config).and_then(|dir| {
         certs::init(&dir).map_err(|e| e.to_string())?;
         let crt = dir.join("ca.crt");
-        match std::fs::read_to_string(&crt) {
+        match crate::files::read_to_string(&crt) {
             Ok(pem) => Ok((crt, pem)),
             Err(e) => Err(format!("{}: {e}", crt.display())),
         }

@@ -67,8 +67,8 @@ pub fn main(config: Option<&Path>, request: &Path) -> ExitCode {
 
 fn run(config: Option<&Path>, request: &Path) -> Result<Value, ExplainError> {
     let name = request.display().to_string();
-    let text =
-        std::fs::read_to_string(request).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
+    let text = crate::files::read_to_string(request)
+        .map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
     let req: RequestFile =
         serde_json::from_str(&text).map_err(|e| ExplainError::Request(name.clone(), e.to_string()))?;
     // `run`'s load path, lint included, so a config `run` refuses is not explained as if it were live.

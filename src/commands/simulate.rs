@@ -2,7 +2,6 @@
 //! (ARCHITECTURE.md §3). Other tools drive the evaluator through this contract, so its shape is stable:
 //! one JSON object on stdout and exit 0 on a decision; a message on stderr and exit 2 otherwise.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -43,11 +42,9 @@ fn fail(error: &CaseError) -> ExitCode {
 fn read_input(input: &Path) -> Result<String, CaseError> {
     let name = input.display().to_string();
     if name == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| CaseError::Read("stdin".into(), e))?;
-        Ok(text)
+        crate::files::read_stream_to_string(std::io::stdin()).map_err(|e| CaseError::Read("stdin".into(), e))
     } else {
-        std::fs::read_to_string(input).map_err(|e| CaseError::Read(name, e))
+        crate::files::read_to_string(input).map_err(|e| CaseError::Read(name, e))
     }
 }
 

@@ -72,7 +72,8 @@ pub fn main_with_kind(files: &[PathBuf], choice: KindChoice) -> ExitCode {
 }
 
 fn read(path: &Path) -> Result<String, ReadError> {
-    std::fs::read_to_string(path).map_err(|source| ReadError { path: path.display().to_string(), source })
+    crate::files::read_to_string(path)
+        .map_err(|source| ReadError { path: path.display().to_string(), source })
 }
 
 fn resolve(choice: KindChoice, path: &Path, text: &str) -> PolicyKind {

@@ -237,6 +237,23 @@ mod tests {
         }
     }
 
+    /// `limits.max_header_bytes` and `limits.max_headers` at their bounds (1024 and 8 here): a head of
+    /// exactly 1024 bytes, blank line included, or with exactly 8 fields is read; one byte or one field
+    /// more is `431`.
+    #[tokio::test]
+    async fn heads_are_read_at_the_bounds_and_refused_one_past_them() {
+        let sized = |len: usize| {
+            let start = "CONNECT a:443 HTTP/1.1\r\nX: ";
+            format!("{start}{}\r\n\r\n", "a".repeat(len - start.len() - 4))
+        };
+        let fields = |n: usize| format!("CONNECT a:443 HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(n));
+        assert_eq!(sized(1024).len(), 1024);
+        assert!(head(&sized(1024)).await.is_ok());
+        assert_eq!(head(&sized(1025)).await, Err(HeadError::TooLarge));
+        assert!(head(&fields(8)).await.is_ok());
+        assert_eq!(head(&fields(9)).await, Err(HeadError::TooLarge));
+    }
+
     #[tokio::test]
     async fn oversized_heads_are_refused() {
         let long = format!("CONNECT a:443 HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));

@@ -133,8 +133,39 @@ pub(crate) struct Tee {
     pub auth: Arc<dyn Authorize>,
     pub verdict: Verdict,
     pub status: u16,
-    pub buf: Vec<u8>,
-    pub overflow: bool,
+    pub copy: Capped,
+}
+
+/// A copy of a body of at most `limit` bytes: a longer body drops the copy, which is then never handed
+/// over (a GetAuthorizationToken answer is a few KiB; one of megabytes is not one to learn from).
+#[derive(Debug)]
+pub(crate) struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    overflow: bool,
+}
+
+impl Capped {
+    pub(crate) fn new(limit: usize) -> Capped {
+        Capped { buf: Vec::new(), limit, overflow: false }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        if self.buf.len() + data.len() > self.limit {
+            self.overflow = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// The whole body, unless it was longer than the limit.
+    fn whole(&self) -> Option<&[u8]> {
+        (!self.overflow).then_some(&self.buf[..])
+    }
 }
 
 /// Completes the audit record of one request when dropped; `ended` says the body was sent in full.
@@ -210,12 +241,7 @@ impl Body for Tracked {
                 if let Some(data) = frame.data_ref() {
                     this.finisher.bytes_out += data.len() as u64;
                     if let Some(tee) = this.finisher.tee.as_mut() {
-                        if tee.buf.len() + data.len() > TEE_LIMIT {
-                            tee.overflow = true;
-                            tee.buf = Vec::new();
-                        } else if !tee.overflow {
-                            tee.buf.extend_from_slice(data);
-                        }
+                        tee.copy.push(data);
                     }
                 }
             }
@@ -234,8 +260,10 @@ impl Body for Tracked {
             this.finisher.ended = true;
         }
         if this.finisher.ended {
-            if let Some(tee) = this.finisher.tee.take().filter(|t| !t.overflow) {
-                tee.auth.observe_response(&tee.verdict, tee.status, &tee.buf);
+            if let Some(tee) = this.finisher.tee.take() {
+                if let Some(body) = tee.copy.whole() {
+                    tee.auth.observe_response(&tee.verdict, tee.status, body);
+                }
             }
         }
         Poll::Ready(polled)
@@ -247,5 +275,30 @@ impl Body for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GetAuthorizationToken tee at its bound: a body of exactly [`TEE_LIMIT`] bytes, in any
+    /// framing, is handed over whole; one byte more drops the copy.
+    #[test]
+    fn the_tee_keeps_a_body_at_its_bound_and_drops_one_a_byte_longer() {
+        for (frames, whole) in [
+            (vec![TEE_LIMIT], true),
+            (vec![TEE_LIMIT - 1, 1], true),
+            (vec![TEE_LIMIT, 1], false),
+            (vec![1, TEE_LIMIT], false),
+            (vec![TEE_LIMIT + 1], false),
+        ] {
+            let mut copy = Capped::new(TEE_LIMIT);
+            for len in &frames {
+                copy.push(&vec![b'a'; *len]);
+            }
+            let total: usize = frames.iter().sum();
+            assert_eq!(copy.whole().map(<[u8]>::len), whole.then_some(total), "frames {frames:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::body::{read_prefix, Finisher, Prefix, ProxyBody, RequestBody, Tee, Tracked};
+use super::body::{read_prefix, Capped, Finisher, Prefix, ProxyBody, RequestBody, Tee, Tracked, TEE_LIMIT};
 use super::conn::ConnCtx;
 use super::exit::{Exit, Refused};
 use super::headers::{inner_host, strip_hop_by_hop, upstream_request};
@@ -93,7 +93,8 @@ async fn body_prefix(
     body: &mut Incoming,
 ) -> Result<Option<Prefix>, Exit> {
     let Some(wanted) = auth.body_needed(head) else { return Ok(None) };
-    let limit = wanted.min(ctx.state.config.limits.max_classify_body_bytes);
+    // One past the bound: what a body of unknown length needs to show it ended (`body_needed`).
+    let limit = wanted.min(ctx.state.config.limits.max_classify_body_bytes + 1);
     Ok(Some(read_prefix(body, limit).await.map_err(Refused::from)?))
 }
 
@@ -138,7 +139,7 @@ fn wants_tee(auth: &Arc<dyn Authorize>, verdict: Verdict, status: u16) -> Option
     if !auth.wants_response(&verdict) {
         return None;
     }
-    Some(Tee { auth: Arc::clone(auth), verdict, status, buf: Vec::new(), overflow: false })
+    Some(Tee { auth: Arc::clone(auth), verdict, status, copy: Capped::new(TEE_LIMIT) })
 }
 
 /// The 502 for an allowed request upstream did not answer, naming the deepest cause.

@@ -113,7 +113,8 @@ impl CertStore {
         init(dir)?;
         let (crt, key) = ca_paths(dir);
         let ca_key = read_key(&key)?;
-        let ca_pem = std::fs::read_to_string(&crt).map_err(|source| CertError::Io { path: crt, source })?;
+        let ca_pem =
+            crate::files::read_to_string(&crt).map_err(|source| CertError::Io { path: crt, source })?;
         let ca = ca_params().self_signed(&ca_key)?;
         Ok(CertStore {
             ca_pem,
@@ -185,7 +186,8 @@ fn ca_params() -> CertificateParams {
 }
 
 fn read_key(path: &Path) -> Result<KeyPair, CertError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| CertError::Io { path: path.into(), source })?;
+    let pem =
+        crate::files::read_to_string(path).map_err(|source| CertError::Io { path: path.into(), source })?;
     KeyPair::from_pem(&pem).map_err(|source| CertError::BadKey { path: path.into(), source })
 }
 

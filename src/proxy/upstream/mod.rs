@@ -76,8 +76,8 @@ impl Upstream {
     pub(crate) fn new(config: &Config) -> Result<Upstream, UpstreamError> {
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         if let Some(path) = &config.upstream_tls.extra_ca {
-            let pem =
-                std::fs::read(path).map_err(|source| UpstreamError::Read { path: path.clone(), source })?;
+            let pem = crate::files::read(path)
+                .map_err(|source| UpstreamError::Read { path: path.clone(), source })?;
             let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok).collect();
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {

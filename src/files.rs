@@ -1,0 +1,62 @@
+//! Every file the proxy reads (config, policies, CA and certificate PEMs, `explain` and `simulate`
+//! inputs) is read through here, so none can make it allocate without bound: a policy is at most 20,480
+//! characters at AWS and a config a few KiB, so [`MAX_FILE_BYTES`] is far above any honest file and
+//! stops a wrong path (a log, `/dev/zero`) from being read whole.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The largest file read: 1 MiB.
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads `path` whole, or fails with `InvalidData` when it holds more than [`MAX_FILE_BYTES`].
+pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+    read_from(std::fs::File::open(path)?)
+}
+
+/// [`read`] as UTF-8 text.
+pub(crate) fn read_to_string(path: &Path) -> io::Result<String> {
+    text(read(path)?)
+}
+
+/// Reads a stream (stdin) within the same bound.
+pub(crate) fn read_stream_to_string(stream: impl Read) -> io::Result<String> {
+    text(read_from(stream)?)
+}
+
+fn read_from(stream: impl Read) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    stream.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let why = format!("larger than {MAX_FILE_BYTES} bytes, the bound on any file vpce-proxy reads");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    Ok(bytes)
+}
+
+fn text(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At the bound a file is read whole; one byte more is refused with the bound in the message.
+    #[test]
+    fn files_are_read_up_to_the_bound_and_refused_one_byte_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for (len, ok) in [(0, true), (MAX_FILE_BYTES, true), (MAX_FILE_BYTES + 1, false)] {
+            std::fs::write(&path, vec![b'a'; len as usize]).unwrap();
+            match read_to_string(&path) {
+                Ok(text) => assert!(ok && text.len() as u64 == len, "{len} bytes"),
+                Err(e) => {
+                    assert!(!ok, "{len} bytes: {e}");
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                    assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+                }
+            }
+        }
+    }
+}
