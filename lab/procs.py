@@ -43,14 +43,18 @@ class Proc:
 
     def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd=None):
         self.name, self.log = name, Path(log)
+        self._argv, self._env, self._cwd = list(argv), env, cwd
         self._log_file = open(self.log, "wb")
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.popen = subprocess.Popen(
-            argv,
+            self._argv,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
+            env=self._env,
+            cwd=self._cwd,
             start_new_session=True,
         )
         self.pid = self.popen.pid
@@ -95,6 +99,22 @@ class Proc:
                     pass
                 self.popen.wait(5)
         self._log_file.close()
+
+    def restart(self, down_for: float = 0.0, timeout: float = 10.0) -> None:
+        """Stops the process as `stop` does, waits `down_for` seconds, then starts the same command with
+        the same environment again, appending to the same log: an upstream outage that ends on the same
+        port (the proxy's `[[upstream]]` routes cannot follow a new one without a restart)."""
+        self.stop(timeout)
+        time.sleep(down_for)
+        self._log_file = open(self.log, "ab")
+        self._spawn()
+
+    def open_fds(self) -> int:
+        """How many file descriptors the process holds (entries of /proc/PID/fd); 0 once it is gone."""
+        try:
+            return len(os.listdir(f"/proc/{self.pid}/fd"))
+        except OSError:
+            return 0
 
     def rss_kb(self) -> int:
         """Resident set size from /proc/PID/status (VmRSS), in KiB; 0 once the process is gone."""
