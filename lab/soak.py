@@ -118,9 +118,10 @@ REFUSED = "Request refused by the VPC endpoint"
 GARBAGE = b"\x16\x03\x01\xff\xfe nonsense\r\n\r\n"
 PLAIN_GET = b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"
 LONG_CONNECT = f"CONNECT {OWN_REGISTRY}:443 HTTP/1.1\r\nX-Long: ".encode().ljust(MAX_HEADER_BYTES + 1, b"a")
-#: An inner head four times the cap. hyper checks the cap only while a head is still incomplete, so a head
-#: that completes in the read crossing it is served: 65537 to ~100000 bytes sent at once are, today. The
-#: proxy closes while the rest still comes in, so its 431 may be lost to the reset (`cut`).
+#: An inner head one byte over the cap: the pipeline measures it and answers 431, audited `Refused`.
+CAP_INNER = f"GET /v2/ HTTP/1.1\r\nHost: {OWN_REGISTRY}\r\nX-Long: ".encode().ljust(MAX_HEADER_BYTES - 3, b"a") + b"\r\n\r\n"
+#: An inner head four times the cap: past hyper's buffer (twice the cap), answered 431 by hyper with no
+#: audit line. The proxy closes while the rest still comes in, so its 431 may be lost to the reset (`cut`).
 LONG_INNER = f"GET /v2/ HTTP/1.1\r\nHost: {OWN_REGISTRY}\r\nX-Long: {'a' * 4 * MAX_HEADER_BYTES}\r\n\r\n".encode()
 CATEGORIES = {
     "allowed": "allowed 200/201/202/206",
@@ -490,14 +491,16 @@ class Load:
 
     # -- the abusive clients
     def malformed(self) -> list:
-        name, want, action = self.turn("malformed", [
-            ("malformed: binary garbage for CONNECT", ("400",), lambda s: self.raw(s, GARBAGE)),
-            ("malformed: plain GET to the proxy", ("405",), lambda s: self.raw(s, PLAIN_GET)),
-            ("malformed: CONNECT head of 64 KiB + 1", ("431",), lambda s: self.raw(s, LONG_CONNECT)),
-            ("malformed: garbage inner request head", ("400",), lambda s: self.inner(s, GARBAGE)),
-            ("malformed: inner head of 256 KiB", ("431", "cut"), lambda s: self.inner(s, LONG_INNER)),
+        name, want, lines, action = self.turn("malformed", [
+            ("malformed: binary garbage for CONNECT", ("400",), 0, lambda s: self.raw(s, GARBAGE)),
+            ("malformed: plain GET to the proxy", ("405",), 0, lambda s: self.raw(s, PLAIN_GET)),
+            ("malformed: CONNECT head of 64 KiB + 1", ("431",), 0, lambda s: self.raw(s, LONG_CONNECT)),
+            ("malformed: garbage inner request head", ("400",), 0, lambda s: self.inner(s, GARBAGE)),
+            ("malformed: inner head of 64 KiB + 1", ("431",), 1, lambda s: self.inner(s, CAP_INNER)),
+            ("malformed: inner head of 256 KiB", ("431", "cut"), 0, lambda s: self.inner(s, LONG_INNER)),
         ])
-        return [self.one(Kind(name, "malformed", want=want, lines=0, decision=None), action)]
+        decision = "Refused" if lines else None
+        return [self.one(Kind(name, "malformed", want=want, lines=lines, decision=decision), action)]
 
     def raw(self, shot, payload: bytes) -> str:
         sock = self.c.open(shot.marker)

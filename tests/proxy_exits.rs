@@ -214,3 +214,39 @@ async fn a_method_override_is_refused_unless_it_names_the_requests_own_method() 
         }
     }
 }
+
+/// A client that goes away halfway through sending an allowed upload is not an upstream failure: the
+/// audit line says `ClientAborted` with the client's error, and `upstream_errors_total` stays 0.
+#[tokio::test]
+async fn a_client_that_aborts_its_upload_is_not_blamed_on_upstream() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |_| {}).await;
+    let (stream, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    let request = format!(
+        "POST /v2/app/blobs/uploads/ HTTP/1.1\r\nhost: {REGISTRY}\r\nauthorization: {REGISTRY_LOGIN}\r\n\
+         content-length: 1048576\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    tls.write_all(&[b'x'; 64 * 1024]).await.unwrap();
+    tls.flush().await.unwrap();
+    for _ in 0..200 {
+        if upstream.received.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tls.get_ref().0.set_zero_linger().unwrap();
+    drop(tls);
+    let line = only_audit_line(&proxy).await;
+    assert_eq!(
+        (line["decision"].as_str(), line["errorCode"].as_str()),
+        (Some("Allow"), Some("ClientAborted")),
+        "{line}"
+    );
+    let message = line["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("the client's request body failed: "), "{message}");
+    assert!(proxy.state.metrics.render().contains("vpce_proxy_upstream_errors_total 0\n"));
+}

@@ -6,7 +6,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use super::record::{AuditRecord, Disposition};
+use super::record::{AuditRecord, Disposition, Failure};
 use crate::classify::Service;
 use crate::policy::Outcome;
 
@@ -191,7 +191,7 @@ impl<'a> Event<'a> {
             decision: r.decision.as_str(),
             denied_by: r.denied_by.map(|layer| layer.as_str()),
             statement_sid: r.sid.as_deref(),
-            error_code: error_code(r.decision, r.reason.is_some()),
+            error_code: error_code(r.decision, r.failure),
             error_message: r.reason.as_deref(),
             upstream_status: r.upstream_status,
             bytes_in: r.bytes_in,
@@ -211,14 +211,13 @@ fn event_source(service: Service) -> &'static str {
 }
 
 /// CloudTrail records a failed call with an `errorCode`: refused by policy or classifier, or allowed but
-/// not answered by upstream (a reason on an allowed request is the upstream failure, answered with 502).
-fn error_code(decision: Disposition, has_reason: bool) -> Option<&'static str> {
+/// not answered whole ([`Failure`]).
+fn error_code(decision: Disposition, failure: Option<Failure>) -> Option<&'static str> {
     match decision {
         Disposition::Decided(Outcome::ExplicitDeny | Outcome::ImplicitDeny) => Some("AccessDenied"),
         Disposition::Refused => Some("RequestRefused"),
         Disposition::Challenged => Some("AuthenticationRequired"),
-        _ if has_reason => Some("UpstreamUnavailable"),
-        _ => None,
+        _ => failure.map(Failure::code),
     }
 }
 
@@ -283,6 +282,7 @@ mod tests {
             denied_by: Some(Layer::VpcEndpoint),
             sid: Some("DenyDelete".into()),
             reason: None,
+            failure: None,
             upstream_status: None,
             bytes_in: 12,
             bytes_out: 345,
@@ -374,7 +374,9 @@ mod tests {
     #[test]
     fn an_upstream_failure_on_an_allowed_request_has_its_own_error_code_and_message() {
         let why = "upstream 123456789123.dkr.ecr.us-east-1.amazonaws.com unreachable: connection refused";
-        let r = AuditRecord { decision: Outcome::Allow.into(), reason: Some(why.into()), ..record() };
+        let failure = Some(Failure::Upstream);
+        let r =
+            AuditRecord { decision: Outcome::Allow.into(), reason: Some(why.into()), failure, ..record() };
         let value = parse(&r);
         assert_eq!(value["errorCode"], "UpstreamUnavailable");
         assert_eq!(value["errorMessage"], why);

@@ -21,6 +21,26 @@ pub enum Disposition {
     Tunnel,
 }
 
+/// Why an allowed request did not end as a whole upstream answer; serialised as its `errorCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Upstream could not be reached, failed, or cut its response (`UpstreamUnavailable`).
+    Upstream,
+    /// The client closed the connection while its request body was still being sent upstream
+    /// (`ClientAborted`): not an upstream fault, so neither counted nor logged as one.
+    ClientAborted,
+}
+
+impl Failure {
+    /// The audit line's `errorCode`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::Upstream => "UpstreamUnavailable",
+            Failure::ClientAborted => "ClientAborted",
+        }
+    }
+}
+
 impl Disposition {
     /// The audit and metrics spelling: the [`Outcome`] names, `Refused`, `Challenged` or `Tunnel`.
     pub fn as_str(self) -> &'static str {
@@ -80,6 +100,8 @@ pub struct AuditRecord {
     /// Why the request failed: the classifier's refusal reason, or why upstream could not answer an
     /// allowed request.
     pub reason: Option<String>,
+    /// Why an allowed request failed, when it did; `reason` says more.
+    pub failure: Option<Failure>,
     /// The upstream response status; `None` when the request never reached upstream.
     pub upstream_status: Option<u16>,
     /// Request body bytes sent upstream.

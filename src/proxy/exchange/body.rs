@@ -15,7 +15,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::admin::Metrics;
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLog, AuditRecord, Failure};
 use crate::authorize::{Authorize, Verdict};
 
 /// Any error a body can fail with.
@@ -61,6 +61,12 @@ pub(crate) async fn read_prefix(body: &mut Incoming, limit: usize) -> Result<Pre
     Ok(Prefix { bytes: buf.freeze(), trailers: None, ended: false })
 }
 
+/// The client's request body failed while it was being sent upstream (the client went away): typed, so
+/// the upstream error that carries it is not mistaken for an upstream fault.
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body failed: {0}")]
+pub(crate) struct ClientBodyError(#[from] hyper::Error);
+
 /// The request body sent upstream: the replayed prefix, then the rest as it arrives; counts bytes.
 pub(crate) struct RequestBody {
     prefix: Option<Bytes>,
@@ -103,7 +109,7 @@ impl Body for RequestBody {
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Some(Err(e)) => return Poll::Ready(Some(Err(ClientBodyError(e).into()))),
                 None => self.rest = None,
             }
         }
@@ -249,6 +255,7 @@ impl Body for Tracked {
                 // The status line has gone, so the client sees a cut body; the audit line says why.
                 this.finisher.metrics.record_upstream_error();
                 let sent = this.finisher.bytes_out;
+                this.finisher.record.failure = Some(Failure::Upstream);
                 this.finisher.record.reason =
                     Some(format!("upstream response failed after {sent} body bytes: {e}"));
             }

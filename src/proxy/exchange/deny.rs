@@ -7,7 +7,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::body::{full, ProxyBody};
-use super::exit::Exit;
+use super::exit::{Exit, Refused};
 use crate::classify::Service;
 
 /// The response for `why` on `service`; `HEAD` gets the headers without a body.
@@ -21,6 +21,11 @@ pub(crate) fn response(
         Service::EcrApi => ecr_api(why),
         Service::EcrDkr => registry(why),
         Service::S3 => s3(why, request_id),
+    };
+    // An over-long head keeps its HTTP meaning (hyper answers the same for one it catches itself).
+    let status = match why {
+        Exit::Refused(Refused::HeadTooLarge(..)) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => status,
     };
     let length = body.len();
     let body = if method == Method::HEAD { Bytes::new() } else { Bytes::from(body) };
@@ -55,7 +60,7 @@ fn message(why: &Exit) -> String {
     match why {
         Exit::Denied(m) => m.clone(),
         Exit::Refused(why) => format!("Request refused by the VPC endpoint: {why}"),
-        Exit::BadGateway(m) => format!("vpce-proxy: {m}"),
+        Exit::BadGateway(m) | Exit::ClientGone(m) => format!("vpce-proxy: {m}"),
         Exit::Challenged(_) => "Not Authorized".to_string(),
     }
 }

@@ -21,6 +21,10 @@ pub(crate) enum Exit {
     /// The request was allowed, but upstream could not be reached or failed.
     #[error("{0}")]
     BadGateway(String),
+    /// The request was allowed, and the client went away while its body was being sent upstream: no
+    /// upstream fault, and nobody left to answer.
+    #[error("{0}")]
+    ClientGone(String),
 }
 
 /// Why a request was refused before policy. Each is the client's fault or an attempt to slip past the
@@ -39,4 +43,9 @@ pub(crate) enum Refused {
     /// The request could not be rebuilt for upstream.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The request head is longer than `limits.max_header_bytes`. hyper checks its read buffer only
+    /// while a head is incomplete, so a head that completes in the read crossing the bound gets past it;
+    /// this check is exact (answered `431`).
+    #[error("request head of {0} bytes is larger than limits.max_header_bytes ({1})")]
+    HeadTooLarge(usize, usize),
 }

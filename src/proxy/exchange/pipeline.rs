@@ -11,7 +11,9 @@ use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::body::{read_prefix, Capped, Finisher, Prefix, ProxyBody, RequestBody, Tee, Tracked, TEE_LIMIT};
+use super::body::{
+    read_prefix, Capped, ClientBodyError, Finisher, Prefix, ProxyBody, RequestBody, Tee, Tracked, TEE_LIMIT,
+};
 use super::conn::ConnCtx;
 use super::exit::{Exit, Refused};
 use super::headers::{inner_host, strip_hop_by_hop, upstream_request};
@@ -49,6 +51,7 @@ async fn exchange(
     mut body: Incoming,
     sent: Arc<AtomicU64>,
 ) -> Result<Answered, Exit> {
+    head_within_bound(&parts, ctx.state.config.limits.max_header_bytes)?;
     let host = inner_host(&parts.uri, &parts.headers, ctx).map_err(Refused::from)?;
     let auth = ctx.state.live.current();
     let head = RequestHead {
@@ -78,6 +81,19 @@ async fn exchange(
     record.upstream_status = Some(response.status().as_u16());
     let tee = wants_tee(&auth, verdict, response.status().as_u16());
     Ok((response, tee))
+}
+
+/// `limits.max_header_bytes`, exactly: the head's size as HTTP/1.1 sends it (request line, each field as
+/// `name: value` CRLF, the blank line), which hyper's buffer check does not give (see
+/// [`Refused::HeadTooLarge`]).
+fn head_within_bound(parts: &http::request::Parts, bound: usize) -> Result<(), Refused> {
+    let line = parts.method.as_str().len() + 1 + path(&parts.uri).len() + " HTTP/1.1\r\n".len();
+    let fields: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    let size = line + fields + 2;
+    if size > bound {
+        return Err(Refused::HeadTooLarge(size, bound));
+    }
+    Ok(())
 }
 
 fn path(uri: &Uri) -> &str {
@@ -142,11 +158,16 @@ fn wants_tee(auth: &Arc<dyn Authorize>, verdict: Verdict, status: u16) -> Option
     Some(Tee { auth: Arc::clone(auth), verdict, status, copy: Capped::new(TEE_LIMIT) })
 }
 
-/// The 502 for an allowed request upstream did not answer, naming the deepest cause.
+/// The 502 for an allowed request upstream did not answer, naming the deepest cause; or, when what
+/// failed was the client's own body, [`Exit::ClientGone`].
 fn upstream_failed(ctx: &ConnCtx, e: &hyper_util::client::legacy::Error) -> Exit {
     let mut cause = String::new();
     let mut source = std::error::Error::source(e);
     while let Some(err) = source {
+        if let Some(client) = err.downcast_ref::<ClientBodyError>() {
+            let sent = format!("{client} (request to {}:{})", ctx.host, ctx.port);
+            return Exit::ClientGone(sent);
+        }
         cause = err.to_string();
         source = err.source();
     }

@@ -7,7 +7,7 @@ use super::body::{Finisher, Tracked};
 use super::conn::ConnCtx;
 use super::deny;
 use super::exit::Exit;
-use crate::audit::Disposition;
+use crate::audit::{Disposition, Failure};
 
 /// What one exchange knows before its outcome: the method (a `HEAD` never gets a body, on any path) and
 /// the finisher that writes the audit line when the response body is done.
@@ -46,6 +46,12 @@ pub(crate) fn rescue(ctx: &ConnCtx, pending: Pending, exit: Exit) -> Response<Tr
         Exit::BadGateway(why) => {
             metrics.record_upstream_error();
             tracing::warn!(request_id = record.request_id, host = ctx.host, "{why}");
+            record.failure = Some(Failure::Upstream);
+            record.reason = Some(why.clone());
+        }
+        Exit::ClientGone(why) => {
+            tracing::debug!(request_id = record.request_id, host = ctx.host, "{why}");
+            record.failure = Some(Failure::ClientAborted);
             record.reason = Some(why.clone());
         }
     }

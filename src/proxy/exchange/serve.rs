@@ -24,7 +24,10 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        // Twice the bound (hyper's floor is 8 KiB): hyper checks its buffer only while a head is incomplete,
+        // so the pipeline measures every head exactly and answers 431 with an audit line; hyper's own 431
+        // is only the backstop for a head far past the bound.
+        .max_buf_size((2 * limits.max_header_bytes).max(8192))
         .max_headers(limits.max_headers)
         // Over TLS a vectored write becomes one record per slice; one flat buffer is one record and one
         // send, which is most of the per-request cost for small responses.
