@@ -47,13 +47,20 @@ impl<T> IdleTimeout<T> {
         }
     }
 
-    fn moved<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    /// Only bytes moved reset the clock: a ready flush, or a read or write of nothing, is not progress
+    /// (hyper flushes on every wake-up, so counting flushes would let the timer's own wake-up extend it).
+    fn track<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+        moved: bool,
+    ) -> Poll<io::Result<R>> {
+        if moved {
+            self.last = Instant::now();
+        }
         match polled {
-            Poll::Ready(result) => {
-                self.last = Instant::now();
-                Poll::Ready(result)
-            }
             Poll::Pending => self.idle(cx).map(Err),
+            ready => ready,
         }
     }
 }
@@ -64,19 +71,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.moved(cx, polled)
+        let moved = buf.filled().len() > before;
+        self.track(cx, polled, moved)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.moved(cx, polled)
+        let moved = matches!(polled, Poll::Ready(Ok(n)) if n > 0);
+        self.track(cx, polled, moved)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.moved(cx, polled)
+        self.track(cx, polled, false)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -87,7 +97,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.moved(cx, polled)
+        let moved = matches!(polled, Poll::Ready(Ok(n)) if n > 0);
+        self.track(cx, polled, moved)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -158,5 +169,25 @@ mod tests {
         }
         far.write_all(b"done").await.unwrap();
         assert_eq!(&waiting.await.unwrap().unwrap(), b"done");
+    }
+
+    /// Flushes with nothing to send are not progress: a read waiting on a silent upstream still fails
+    /// one idle period after the last byte, however often the connection is flushed meanwhile (the
+    /// fault test's trickle row once hung to the client's idle cut this way).
+    #[tokio::test(start_paused = true)]
+    async fn flushing_nothing_does_not_keep_a_silent_upstream_alive() {
+        let (near, _far) = tokio::io::duplex(64);
+        let (mut reader, mut writer) = tokio::io::split(IdleTimeout::new(near, LIMIT));
+        let started = Instant::now();
+        let waiting = tokio::spawn(async move { reader.read(&mut [0; 8]).await });
+        let flusher = tokio::spawn(async move {
+            for _ in 0..8 {
+                tokio::time::sleep(LIMIT / 4).await;
+                writer.flush().await.unwrap();
+            }
+        });
+        let err = waiting.await.unwrap().unwrap_err();
+        assert_eq!((err.kind(), started.elapsed()), (io::ErrorKind::TimedOut, LIMIT));
+        flusher.abort();
     }
 }
