@@ -94,9 +94,7 @@ async fn upstream_protocol_follows_the_http2_setting() {
 async fn denied_put_with_expect_continue_gets_403_and_upstream_sees_nothing() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
     let proxy = proxy(&upstream, |_| {}).await;
-    let (stream, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    let mut tls = tunnel_tls(&proxy, REGISTRY, &[b"http/1.1"]).await;
     let head = format!(
         "PUT /v2/app/blobs/uploads/u1?digest=sha256:00 HTTP/1.1\r\nHost: {REGISTRY}\r\nAuthorization: {REGISTRY_LOGIN}\r\n\
          Content-Length: 1073741824\r\n\

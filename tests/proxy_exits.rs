@@ -222,9 +222,7 @@ async fn a_client_that_aborts_its_upload_is_not_blamed_on_upstream() {
     use tokio::io::AsyncWriteExt;
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
     let proxy = proxy(&upstream, |_| {}).await;
-    let (stream, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    let mut tls = tunnel_tls(&proxy, REGISTRY, &[b"http/1.1"]).await;
     let request = format!(
         "POST /v2/app/blobs/uploads/ HTTP/1.1\r\nhost: {REGISTRY}\r\nauthorization: {REGISTRY_LOGIN}\r\n\
          content-length: 1048576\r\n\r\n"

@@ -194,9 +194,7 @@ async fn concurrent_first_use_mints_one_leaf() {
 async fn shutdown_lets_an_in_flight_stream_finish() {
     let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com"]).await;
     let mut proxy = proxy(&upstream, |_| {}).await;
-    let (stream, head) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+    let tls = tunnel_tls(&proxy, REGISTRY, &[b"http/1.1"]).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
     tokio::spawn(conn);
     let req = Request::get("/stream?chunks=20&delay_ms=50")
@@ -292,9 +290,7 @@ async fn an_inner_head_is_read_at_the_bound_and_refused_one_byte_past_it() {
             format!("GET /v2/ HTTP/1.1\r\nhost: {REGISTRY}\r\nauthorization: {REGISTRY_LOGIN}\r\nx-pad: ");
         let head = format!("{start}{}\r\n\r\n", "a".repeat(len - start.len() - 4));
         assert_eq!(head.len(), len);
-        let (stream, connected) = connect(proxy.addr, &format!("{REGISTRY}:443"), "").await;
-        assert!(connected.starts_with("HTTP/1.1 200"), "{connected}");
-        let mut tls = tls(stream, REGISTRY, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+        let mut tls = tunnel_tls(&proxy, REGISTRY, &[b"http/1.1"]).await;
         tls.write_all(head.as_bytes()).await.unwrap();
         let mut answer = vec![0; 12];
         tokio::time::timeout(DEADLINE, tls.read_exact(&mut answer)).await.unwrap().unwrap();

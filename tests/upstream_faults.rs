@@ -101,9 +101,7 @@ enum Seen {
 /// A GET of a blob on `host` through the proxy, bounded by [`DEADLINE`].
 async fn pull(proxy: &Proxy, host: &str) -> Seen {
     let attempt = async {
-        let (stream, head) = connect(proxy.addr, &format!("{host}:443"), "").await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        let tls = tls(stream, host, &proxy.ca_pem(), &[b"http/1.1"]).await.unwrap();
+        let tls = tunnel_tls(proxy, host, &[b"http/1.1"]).await;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
         tokio::spawn(conn);
         let req = Request::get(format!("https://{host}/v2/app/blobs/sha256:{}", "a".repeat(64)))

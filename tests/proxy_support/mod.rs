@@ -387,6 +387,17 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// A CONNECT tunnel to `host:443` that the proxy accepted, with TLS to the proxy's leaf for `host` over it.
+pub async fn tunnel_tls(
+    proxy: &Proxy,
+    host: &str,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let (stream, head) = connect(proxy.addr, &format!("{host}:443"), "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    tls(stream, host, &proxy.ca_pem(), alpn).await.unwrap()
+}
+
 /// TLS over an established tunnel, trusting only `ca_pem`, offering `alpn`.
 pub async fn tls(
     stream: TcpStream,
@@ -445,10 +456,8 @@ pub async fn request_without_credentials(
     h2: bool,
     req: Request<Full<Bytes>>,
 ) -> Collected {
-    let (stream, head) = connect(proxy.addr, &format!("{host}:443"), "").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
-    let tls = tls(stream, host, &proxy.ca_pem(), alpn).await.unwrap();
+    let tls = tunnel_tls(proxy, host, alpn).await;
     send_as_is(tls, h2, req).await
 }
 
