@@ -12,10 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::bindings::Bindings;
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
-    classify_host, content_length, hosts, BodyView, Classification, PrincipalSource, Refusal, RequestHead,
-    Service,
+    classify_host, content_length, hosts, BodyView, Classification, Permission, PrincipalSource, Refusal,
+    RequestHead, Service,
 };
-use crate::config::{Config, Endpoint};
+use crate::config::{Config, Endpoint, Enforcement, Mode};
 use crate::directory::Directory;
 use crate::load::{service_index, LoadedPolicies};
 use crate::policy::{decide, AuthzRequest, Decision, Outcome, Policy, PolicyLayers, RequestContext};
@@ -40,12 +40,28 @@ pub struct Verdict {
     pub principal_source: PrincipalSource,
     /// The combined decision over every permission the request needs (first refusal wins).
     pub decision: Decision,
+    /// The shadow policy's decision, when the service has one (audited when it differs).
+    pub shadow: Option<Decision>,
+    /// `false` when the service is in report mode: a refusal is audited and counted, and the request
+    /// forwarded anyway.
+    pub enforced: bool,
+}
+
+/// The permissions one request needs: all must be allowed.
+#[derive(Debug, Clone, Copy)]
+struct Permissions<'a> {
+    main: Option<&'a Permission>,
+    additional: &'a [Permission],
 }
 
 /// Policies per service plus the identities that resolve principals; immutable, swapped whole on reload.
 #[derive(Debug)]
 pub struct Authorizer {
     endpoint_policies: [Policy; 3],
+    /// Candidate endpoint policies, decided beside the live ones and never enforced.
+    shadow_policies: [Option<Policy>; 3],
+    /// Which services enforce their decisions and which only report them.
+    enforcement: Enforcement,
     identity_policies: Vec<Option<Vec<Policy>>>,
     principals: Principals,
     /// Account, repository and bucket facts: the resource context keys.
@@ -68,9 +84,11 @@ impl Authorizer {
     /// compiled from that config's files (so what decides is what `/healthz` hashed). It starts with no
     /// learned registry tokens; a reload hands them over with [`Authorizer::adopt_learned`].
     pub fn new(config: &Config, policies: LoadedPolicies) -> Authorizer {
-        let LoadedPolicies { endpoint, identity, principals, directory, repository, .. } = policies;
+        let LoadedPolicies { endpoint, shadow, identity, principals, directory, repository, .. } = policies;
         Authorizer {
             endpoint_policies: endpoint,
+            shadow_policies: shadow,
+            enforcement: config.enforcement,
             identity_policies: identity,
             principals,
             directory,
@@ -114,8 +132,9 @@ impl Authorizer {
         let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
         let principal = self.principals.arn(&caller).to_string();
-        let decision = self.decide_all(&caller, principal.clone(), &mut classification);
-        Ok(Verdict { classification, principal, principal_source: caller.source, decision })
+        let (decision, shadow) = self.decide_all(&caller, principal.clone(), &mut classification);
+        let enforced = self.enforces(classification.host.service);
+        Ok(Verdict { classification, principal, principal_source: caller.source, decision, shadow, enforced })
     }
 
     /// Whether the bytes handed over are the whole body (see [`Authorizer::body_needed`]).
@@ -145,12 +164,16 @@ impl Authorizer {
         }
     }
 
-    /// Every permission must be allowed; the first refusal is the answer. The context moves into one
-    /// request and back, so a request needing several permissions copies nothing; each permission gets
-    /// its own resource keys (a blob mount's source repository has its own tags and owner).
-    fn decide_all(&self, caller: &Caller, principal: String, c: &mut Classification) -> Decision {
+    /// The live decision and, when the service has a shadow policy, the shadow one (ARCHITECTURE.md §10).
+    fn decide_all(
+        &self,
+        caller: &Caller,
+        principal: String,
+        c: &mut Classification,
+    ) -> (Decision, Option<Decision>) {
         let identity = caller.index.and_then(|i| self.identity_policies[i].as_deref());
-        let endpoint = Some(&self.endpoint_policies[service_index(c.host.service)]);
+        let service = service_index(c.host.service);
+        let permissions = Permissions { main: c.permission.as_ref(), additional: &c.additional };
         let mut request = AuthzRequest {
             principal,
             action: String::new(),
@@ -158,11 +181,30 @@ impl Authorizer {
             resource_account: None,
             context: std::mem::take(&mut c.context),
         };
+        let live = self.decide_with(&self.endpoint_policies[service], identity, permissions, &mut request);
+        let shadow = self.shadow_policies[service]
+            .as_ref()
+            .map(|shadow| self.decide_with(shadow, identity, permissions, &mut request));
+        c.context = request.context;
+        (live, shadow)
+    }
+
+    /// Every permission must be allowed; the first refusal is the answer. The context moves into one
+    /// request and back, so a request needing several permissions copies nothing; each permission gets
+    /// its own resource keys (a blob mount's source repository has its own tags and owner). The context
+    /// is left with the main permission's resource keys (explain and the audit line show them).
+    fn decide_with(
+        &self,
+        endpoint: &Policy,
+        identity: Option<&[Policy]>,
+        permissions: Permissions<'_>,
+        request: &mut AuthzRequest,
+    ) -> Decision {
         let mut combined =
             Decision { outcome: Outcome::Allow, denied_by: None, message: None, matched: Vec::new() };
         let mut resource_keys = Vec::new();
         let mut last = 0;
-        for (i, permission) in c.permission.iter().chain(&c.additional).enumerate() {
+        for (i, permission) in permissions.main.into_iter().chain(permissions.additional).enumerate() {
             last = i;
             resource_keys.iter().for_each(|k: &String| request.context.remove(k));
             request.action.clone_from(&permission.action);
@@ -170,27 +212,55 @@ impl Authorizer {
             request.resource_account = self.directory.resource_account(permission);
             resource_keys = self.directory.resource_context(permission, &mut request.context);
             let resource = self.repository_policies.get(&permission.resource);
-            let decision = decide(&PolicyLayers { endpoint, identity, resource }, &request);
+            let layers = PolicyLayers { endpoint: Some(endpoint), identity, resource };
+            let decision = decide(&layers, request);
             if decision.outcome != Outcome::Allow {
                 combined = decision;
                 break;
             }
             combined.matched.extend(decision.matched);
         }
-        c.context = request.context;
-        // The context keeps the main permission's resource keys (explain shows them); most requests have
-        // one permission, so they are already in place.
-        if let (true, Some(permission)) = (last > 0, &c.permission) {
-            resource_keys.iter().for_each(|k| c.context.remove(k));
-            self.directory.resource_context(permission, &mut c.context);
+        // Most requests have one permission, so the main one's keys are already in place.
+        if let (true, Some(permission)) = (last > 0, permissions.main) {
+            resource_keys.iter().for_each(|k| request.context.remove(k));
+            self.directory.resource_context(permission, &mut request.context);
         }
         combined
     }
 
+    /// Decides a request recorded in the audit log again under this authorizer's policies
+    /// (`vpce-proxy replay`): the recorded context, with the resource keys recomputed from this config's
+    /// facts, the principal's identity policies and the repository policies from this config.
+    pub fn redecide(
+        &self,
+        service: Service,
+        principal: &str,
+        permissions: (Option<&Permission>, &[Permission]),
+        mut context: RequestContext,
+    ) -> Decision {
+        context.retain(|key| !crate::directory::is_resource_key(key));
+        let identity = self.principals.index_of(principal).and_then(|i| self.identity_policies[i].as_deref());
+        let mut request = AuthzRequest {
+            principal: principal.to_string(),
+            action: String::new(),
+            resource: String::new(),
+            resource_account: None,
+            context,
+        };
+        let permissions = Permissions { main: permissions.0, additional: permissions.1 };
+        self.decide_with(&self.endpoint_policies[service_index(service)], identity, permissions, &mut request)
+    }
+
+    /// Whether `service` only reports its refusals (`[enforcement]`, ARCHITECTURE.md §10).
+    pub fn enforces(&self, service: Service) -> bool {
+        self.enforcement.mode(service) == Mode::Enforce
+    }
+
     /// Whether the response to this request should be shown to [`Authorizer::observe_response`]
     /// (a GetAuthorizationToken response carries a registry token to bind to the caller).
+    /// A refusal only reported was forwarded too, so its caller's token is learned as in production.
     pub fn wants_response(&self, verdict: &Verdict) -> bool {
-        verdict.decision.outcome == Outcome::Allow
+        (verdict.decision.outcome == Outcome::Allow || !verdict.enforced)
             && verdict.principal != crate::policy::ANONYMOUS
             && verdict
                 .classification
@@ -520,6 +590,37 @@ tags = { tier = "dev" }
         let v = registry(&a, "POST", &foreign, &headers);
         assert_eq!(v.decision.outcome, Outcome::ImplicitDeny);
         assert!(v.decision.message.unwrap().contains("repository/len-s-mp/prod-repository"));
+    }
+
+    /// `vpce-proxy replay` (ARCHITECTURE.md §10): what the audit line records (permissions and context,
+    /// with the main permission's resource keys) decides again exactly as the live request did, with
+    /// identity policies found by the principal ARN and each permission's resource keys recomputed.
+    #[test]
+    fn redeciding_what_a_request_recorded_gives_its_live_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authorizer(dir.path(), "registry_tokens = [\"devtoken\"]");
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:devtoken");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        let d = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+        let rows = [
+            ("POST", format!("/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/sample-repository-2"), Outcome::Allow),
+            ("POST", format!("/v2/len-s-mp/sample-repository-1/blobs/uploads/?mount={d}&from=len-s-mp/prod-repository"), Outcome::ImplicitDeny),
+            ("GET", "/v2/len-s-mp/sample-repository-1/manifests/v1".to_string(), Outcome::Allow),
+            ("DELETE", "/v2/base-image3/manifests/sha256:00".to_string(), Outcome::ImplicitDeny),
+        ];
+        for (method, path, outcome) in rows {
+            let v = registry(&a, method, &path, &headers);
+            assert_eq!(v.decision.outcome, outcome, "{method} {path}");
+            let c = &v.classification;
+            let again = a.redecide(
+                c.host.service,
+                &v.principal,
+                (c.permission.as_ref(), &c.additional),
+                c.context.clone(),
+            );
+            assert_eq!(again, v.decision, "{method} {path}");
+        }
     }
 
     #[test]

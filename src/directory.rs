@@ -134,6 +134,14 @@ impl Directory {
     }
 }
 
+/// Whether a lowercased context key is one [`Directory::resource_context`] sets: replay drops recorded
+/// ones and recomputes them from its own config's facts.
+pub(crate) fn is_resource_key(key: &str) -> bool {
+    matches!(key, "aws:resourceorgid" | "aws:resourceorgpaths" | "aws:resourceaccount")
+        || key.starts_with("aws:resourcetag/")
+        || key.starts_with("ecr:resourcetag/")
+}
+
 #[cfg(test)]
 #[path = "directory_tests.rs"]
 mod tests;

@@ -93,6 +93,8 @@ pub struct LoadedPolicies {
     /// The endpoint policy per service (indexed by [`service_index`]); AWS's allow-all where the config
     /// names none.
     pub(crate) endpoint: [Policy; 3],
+    /// The shadow (candidate) endpoint policy per service, when `[shadow_policies]` names one.
+    pub(crate) shadow: [Option<Policy>; 3],
     /// Per configured principal, its identity policies; `None` when it has none configured.
     pub(crate) identity: Vec<Option<Vec<Policy>>>,
     /// The configured principals, checked for conflicting claims.
@@ -108,6 +110,11 @@ impl LoadedPolicies {
     /// The endpoint policy in force for `service`.
     pub fn endpoint(&self, service: Service) -> &Policy {
         &self.endpoint[service_index(service)]
+    }
+
+    /// Puts `policy` in force for `service` instead of the config's (`replay --policy SERVICE=FILE`).
+    pub fn replace_endpoint(&mut self, service: Service, policy: Policy) {
+        self.endpoint[service_index(service)] = policy;
     }
 
     /// The identity policies of the principal at `index` in the config, if it has any configured.
@@ -162,6 +169,11 @@ pub fn load_policies(config: &Config, seen: &mut Fingerprints) -> Result<LoadedP
             endpoint[service_index(service)] = policy;
         }
     }
+    let mut shadow = [None, None, None];
+    for (&service, path) in &config.shadow_policies {
+        let role = format!("shadow:{}", service.key());
+        shadow[service_index(service)] = files.policy(role, path, PolicyKind::Endpoint);
+    }
     let identity = config.principals.iter().map(|p| files.identity(&p.arn, &p.identity_policies)).collect();
     let mut repository = HashMap::new();
     for repo in &config.repositories {
@@ -176,7 +188,7 @@ pub fn load_policies(config: &Config, seen: &mut Fingerprints) -> Result<LoadedP
         return Err(error);
     }
     let (principals, directory) = (principals?, directory?);
-    Ok(LoadedPolicies { endpoint, identity, principals, directory, repository, hashes: files.hashes })
+    Ok(LoadedPolicies { endpoint, shadow, identity, principals, directory, repository, hashes: files.hashes })
 }
 
 /// One policy file read as one kind, and what it compiled to (`None`: it failed, and the load's first

@@ -246,3 +246,26 @@ fn config_and_policy_files_load_at_the_byte_bound_and_not_one_byte_past_it() {
         }
     }
 }
+
+/// ARCHITECTURE.md §10: a shadow policy is read, linted, hashed (`shadow:SERVICE`) and watched like a
+/// live one, and a bad one refuses the load at its FILE:LINE:COL (a reload keeps the old set).
+#[test]
+fn shadow_policies_load_like_live_ones() {
+    let (dir, config) = lab();
+    std::fs::write(
+        &config,
+        "[policies]\n\"ecr.api\" = \"ecr-api.json\"\n[shadow_policies]\n\"ecr.api\" = \"candidate.json\"\n",
+    )
+    .unwrap();
+    let candidate = dir.path().join("candidate.json");
+    std::fs::write(&candidate, DENY_DELETE).unwrap();
+    let mut seen = Fingerprints::default();
+    let (_, policies) = load(Some(&config), &mut seen).unwrap();
+    assert_eq!(policies.hashes()["shadow:ecr.api"].sha256, hex::encode(Sha256::digest(DENY_DELETE)));
+    assert!(seen.paths().any(|p| p == candidate), "the candidate is watched for reloads");
+    assert!(policies.shadow[service_index(Service::EcrApi)].is_some());
+    assert!(policies.shadow[service_index(Service::EcrDkr)].is_none());
+    std::fs::write(&candidate, "{\"Version\": \"2012-10-17\",\n  \"Statement\": [}").unwrap();
+    let error = load_error(&config);
+    assert!(error.starts_with(&format!("{}:2:", candidate.display())), "{error}");
+}

@@ -144,7 +144,7 @@ impl Reloader {
     pub fn load(config_path: Option<PathBuf>, metrics: Arc<Metrics>) -> Result<Loaded, LoadError> {
         let mut seen = Fingerprints::default();
         let (config, policies) = load::load(config_path.as_deref(), &mut seen)?;
-        let health = Arc::new(Health::new(policies.hashes().clone()));
+        let health = Arc::new(Health::new(policies.hashes().clone(), config.enforcement));
         let live = Arc::new(LiveAuthorizer::new(Authorizer::new(&config, policies)));
         let state = Mutex::new(WatchState { running: RestartOnly::of(&config), seen });
         let reloader = Arc::new(Reloader {
@@ -203,7 +203,7 @@ impl Reloader {
         self.live.replace(Authorizer::new(config, policies));
         // After the swap, so tokens learned up to the swap are not lost in between.
         self.live.current().adopt_learned(&previous);
-        self.health.reload_succeeded(hashes.clone());
+        self.health.reload_succeeded(hashes.clone(), config.enforcement);
         self.metrics.record_reload(true);
         let restart_only = running.changed(&RestartOnly::of(config));
         if restart_only.is_empty() {

@@ -257,7 +257,8 @@ async fn admin_listener_serves_metrics_and_healthz_and_404s_the_rest() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let entry = PolicyHash { file: "/etc/vpce/ecr-api.json".into(), sha256: "ab".repeat(32) };
-    let health = Arc::new(Health::new(PolicyHashes::from([("ecr.api".to_owned(), entry)])));
+    let health =
+        Arc::new(Health::new(PolicyHashes::from([("ecr.api".to_owned(), entry)]), Default::default()));
     let metrics = Arc::new(Metrics::new());
     metrics.record_decision(Some(Service::EcrDkr), "ecr:BatchGetImage", Outcome::Allow.into());
     metrics.connection(true);
@@ -299,7 +300,7 @@ async fn admin_connections_beyond_the_cap_are_closed_and_counted() {
     let addr = listener.local_addr().unwrap();
     let metrics = Arc::new(Metrics::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let health = Arc::new(Health::new(PolicyHashes::new()));
+    let health = Arc::new(Health::new(PolicyHashes::new(), Default::default()));
     let server = tokio::spawn(serve_admin(listener, health, Arc::clone(&metrics), stopped));
 
     // 64 idle clients hold every admin slot (a slowloris on the admin port).

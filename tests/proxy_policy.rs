@@ -19,7 +19,7 @@ const FOREIGN_REGISTRY: &str = "999999999999.dkr.ecr.us-east-1.amazonaws.com";
 const API: &str = "api.ecr.us-east-1.amazonaws.com";
 const CI_ROLE: &str = "arn:aws:sts::123456789123:assumed-role/ci/session1";
 const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/ecr/aws4_request, \
-                     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123456789abcdef";
+                     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=feedfacecafebeef0123";
 /// `AWS:statictoken`, the registry Basic credential docker sends after `docker login`.
 const BASIC: &str = "Basic QVdTOnN0YXRpY3Rva2Vu";
 
@@ -107,7 +107,12 @@ async fn ecr_api_explicit_deny_and_allow() {
     assert_eq!(lines[1]["bytesIn"], body.len());
     assert_eq!(lines[1]["bytesOut"], allowed.body.len());
     let text = serde_json::to_string(&lines).unwrap();
-    assert!(!text.contains("0123456789abcdef") && !text.contains("AWS4-HMAC"), "{text}");
+    // The signature, the Authorization scheme and the access key id appear nowhere, not even in the
+    // recorded condition context (`authorization.context`).
+    for secret in ["feedfacecafebeef0123", "AWS4-HMAC", "Signature", "AKIAIOSFODNN7EXAMPLE"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(lines[1]["authorization"]["context"]["aws:principalorgid"].is_string(), "{text}");
 }
 
 /// Registry requests: the own-account pull by an org principal is forwarded; a push to a foreign
@@ -147,6 +152,21 @@ async fn registry_decisions_through_the_tunnel() {
         forwarded,
         "denied requests never reach upstream"
     );
+    // The registry token (Basic `AWS:statictoken`) is in no line, nor in the recorded context.
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = proxy.audit_lines();
+        if lines.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["authorization"]["context"]["aws:principalarn"], "arn:aws:iam::123456789123:role/ci");
+    let text = serde_json::to_string(&lines).unwrap();
+    for secret in ["statictoken", "QVdTOnN0YXRpY3Rva2Vu", "Basic"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
 }
 
 /// ARCHITECTURE.md §5 item 2: a GetAuthorizationToken response passing through the proxy binds the returned

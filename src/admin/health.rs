@@ -12,6 +12,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Metrics;
+use crate::classify::Service;
+use crate::config::{Enforcement, Mode};
 
 /// One policy file in force: where it came from and the SHA-256 of the bytes that were loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +31,7 @@ pub type PolicyHashes = BTreeMap<String, PolicyHash>;
 #[derive(Debug, Default)]
 struct ReloadState {
     hashes: PolicyHashes,
+    enforcement: Enforcement,
     last_error: Option<String>,
 }
 
@@ -42,20 +45,22 @@ pub struct Health {
 }
 
 impl Health {
-    /// Health for a process starting now with `hashes` in force.
-    pub fn new(hashes: PolicyHashes) -> Health {
+    /// Health for a process starting now with `hashes` in force, each service enforcing or reporting as
+    /// `enforcement` says.
+    pub fn new(hashes: PolicyHashes, enforcement: Enforcement) -> Health {
         Health {
             started: Instant::now(),
             reloads: AtomicU64::new(0),
             failed_reloads: AtomicU64::new(0),
-            state: RwLock::new(ReloadState { hashes, last_error: None }),
+            state: RwLock::new(ReloadState { hashes, enforcement, last_error: None }),
         }
     }
 
-    /// A reload was applied: new hashes are in force and the last error is cleared.
-    pub fn reload_succeeded(&self, hashes: PolicyHashes) {
+    /// A reload was applied: new hashes and modes are in force and the last error is cleared.
+    pub fn reload_succeeded(&self, hashes: PolicyHashes, enforcement: Enforcement) {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         state.hashes = hashes;
+        state.enforcement = enforcement;
         state.last_error = None;
         self.reloads.fetch_add(1, Ordering::Relaxed);
     }
@@ -92,6 +97,11 @@ impl Health {
             failed_reloads: self.failed_reloads.load(Ordering::Relaxed),
             last_reload_error: state.last_error.as_deref(),
             policies: &state.hashes,
+            enforcement: Service::ALL
+                .into_iter()
+                .map(|s| (s.key(), mode_name(state.enforcement.mode(s))))
+                .collect(),
+            report_only: state.enforcement.reporting().map(Service::key).collect(),
         };
         serde_json::to_string_pretty(&report).unwrap_or_default()
     }
@@ -106,11 +116,27 @@ struct Report<'a> {
     failed_reloads: u64,
     last_reload_error: Option<&'a str>,
     policies: &'a PolicyHashes,
+    /// `enforce` or `report` per service (ARCHITECTURE.md §10).
+    enforcement: BTreeMap<&'static str, &'static str>,
+    /// The services whose refusals are only reported, so a dashboard need not read the map.
+    report_only: Vec<&'static str>,
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::Report => "report",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn toml_enforcement(body: &str) -> Enforcement {
+        let text = format!("[enforcement]\n{body}\n");
+        crate::config::Config::parse(&text, std::path::Path::new("c.toml")).unwrap().enforcement
+    }
 
     fn hashes(sha: &str) -> PolicyHashes {
         let entry = PolicyHash { file: "/etc/vpce/ecr-api.json".into(), sha256: sha.into() };
@@ -119,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_failed_reload_keeps_hashes_and_a_later_success_clears_the_error() {
-        let health = Health::new(hashes("aa"));
+        let health = Health::new(hashes("aa"), Enforcement::default());
         health.reload_failed("p.json:3:5: expected `,`".into());
         let body: serde_json::Value = serde_json::from_str(&health.render(&Metrics::new())).unwrap();
         assert_eq!(body["status"], "ok");
@@ -128,8 +154,17 @@ mod tests {
         assert_eq!(body["last_reload_error"], "p.json:3:5: expected `,`");
         assert_eq!(body["policies"]["ecr.api"]["sha256"], "aa");
 
-        health.reload_succeeded(hashes("bb"));
+        assert_eq!(
+            body["enforcement"],
+            serde_json::json!({"ecr.api":"enforce","ecr.dkr":"enforce","s3":"enforce"})
+        );
+        assert_eq!(body["report_only"], serde_json::json!([]));
+
+        let report: Enforcement = toml_enforcement("\"ecr.dkr\" = \"report\"");
+        health.reload_succeeded(hashes("bb"), report);
         let body: serde_json::Value = serde_json::from_str(&health.render(&Metrics::new())).unwrap();
+        assert_eq!(body["enforcement"]["ecr.dkr"], "report");
+        assert_eq!(body["report_only"], serde_json::json!(["ecr.dkr"]));
         assert_eq!(body["reloads"], 1);
         assert_eq!(body["last_reload_error"], serde_json::Value::Null);
         assert_eq!(body["policies"]["ecr.api"]["sha256"], "bb");

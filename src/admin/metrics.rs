@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::audit::Disposition;
+use crate::audit::{Disposition, Drift};
 use crate::classify::Service;
 
 /// Most (service, action, decision) series kept; the action set is fixed, but a bug upstream of the
@@ -131,6 +131,10 @@ impl Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     requests: BoundedCounters,
+    /// Report mode's refusals that were forwarded anyway, by service and action.
+    would_deny: BoundedCounters,
+    /// Requests a shadow policy decided differently, by service, action and direction.
+    shadow_differences: BoundedCounters,
     upstream_errors: AtomicU64,
     active_connections: AtomicI64,
     connections: AtomicU64,
@@ -147,6 +151,8 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             requests: BoundedCounters::default(),
+            would_deny: BoundedCounters::default(),
+            shadow_differences: BoundedCounters::default(),
             upstream_errors: AtomicU64::new(0),
             active_connections: AtomicI64::new(0),
             connections: AtomicU64::new(0),
@@ -173,6 +179,19 @@ impl Metrics {
         let (service, decision) = (service.map_or("", Service::key), decision.as_str());
         let overflow = [OVERFLOW_LABEL, OVERFLOW_LABEL, decision];
         self.requests.increment(&[service, action, decision], MAX_DECISION_SERIES, &overflow);
+    }
+
+    /// A service in report mode refused a request and forwarded it anyway (ARCHITECTURE.md §10).
+    pub fn record_would_deny(&self, service: Service, action: &str) {
+        let overflow = [service.key(), OVERFLOW_LABEL];
+        self.would_deny.increment(&[service.key(), action], MAX_DECISION_SERIES, &overflow);
+    }
+
+    /// A shadow policy decided a request differently from the live one.
+    pub fn record_shadow_difference(&self, service: Service, action: &str, drift: Drift) {
+        let labels = [service.key(), action, drift.as_str()];
+        let overflow = [service.key(), OVERFLOW_LABEL, drift.as_str()];
+        self.shadow_differences.increment(&labels, MAX_DECISION_SERIES, &overflow);
     }
 
     /// Upstream could not be reached or failed mid-response.
@@ -270,9 +289,29 @@ impl Metrics {
             &self.reloads_failed.load(Ordering::Relaxed),
         );
         self.render_latency(&mut out);
+        self.render_rollout(&mut out);
         family(&mut out, "start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
         sample(&mut out, "start_time_seconds", &[], &self.started_unix);
         out
+    }
+
+    /// Report mode and shadow policies: what enforcing, or enforcing the candidate, would change.
+    fn render_rollout(&self, out: &mut String) {
+        let name = "would_deny_total";
+        family(
+            out,
+            name,
+            "counter",
+            "Requests a service in report mode would have refused, forwarded anyway.",
+        );
+        for (labels, value) in &self.would_deny.snapshot() {
+            sample(out, name, &zip(&["service", "action"], labels), value);
+        }
+        let name = "shadow_differences_total";
+        family(out, name, "counter", "Requests the shadow policy decided differently, by direction.");
+        for (labels, value) in &self.shadow_differences.snapshot() {
+            sample(out, name, &zip(&["service", "action", "direction"], labels), value);
+        }
     }
 
     fn render_latency(&self, out: &mut String) {

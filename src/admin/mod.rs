@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn routes_answer_known_paths_and_refuse_the_rest() {
-        let (health, metrics) = (Health::new(PolicyHashes::new()), Metrics::new());
+        let (health, metrics) = (Health::new(PolicyHashes::new(), Default::default()), Metrics::new());
         let rows = [
             (Method::GET, "/metrics", StatusCode::OK, Some(METRICS_CONTENT_TYPE)),
             (Method::GET, "/healthz", StatusCode::OK, Some("application/json")),

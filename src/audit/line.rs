@@ -6,9 +6,11 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use super::record::{AuditRecord, Disposition, Failure};
-use crate::classify::Service;
-use crate::policy::Outcome;
+use std::collections::BTreeMap;
+
+use super::record::{AuditRecord, Authorization, Disposition, Failure};
+use crate::classify::{Permission, Service};
+use crate::policy::{ContextValue, Outcome};
 
 /// RFC 3339 in UTC with milliseconds: CloudTrail's `eventTime` shape, precise enough to order a burst.
 const EVENT_TIME: &[FormatItem<'static>] =
@@ -76,6 +78,61 @@ impl Event<'_> {
             let _ = serde_json::to_writer(&mut *o, &self.duration_ms);
         });
         field(out, "host", |o| string(o, self.host));
+        field(out, "enforced", |o| o.extend_from_slice(if self.enforced { b"true" } else { b"false" }));
+        field(out, "authorization", |o| match &self.authorization {
+            Some(authorization) => authorization.write_json(o),
+            None => o.extend_from_slice(b"null"),
+        });
+        if let Some(shadow) = &self.shadow {
+            field(out, "shadow", |o| {
+                o.push(b'{');
+                field(o, "decision", |o| string(o, shadow.decision));
+                field(o, "deniedBy", |o| opt_string(o, shadow.denied_by));
+                field(o, "statementSid", |o| opt_string(o, shadow.statement_sid));
+                o.push(b'}');
+            });
+        }
+        out.push(b'}');
+    }
+}
+
+impl AuthorizationLine<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        field(out, "action", |o| opt_string(o, self.action));
+        field(out, "resource", |o| opt_string(o, self.resource));
+        field(out, "additional", |o| {
+            o.push(b'[');
+            for (i, p) in self.additional.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                o.push(b'{');
+                field(o, "action", |o| string(o, p.action));
+                field(o, "resource", |o| string(o, p.resource));
+                o.push(b'}');
+            }
+            o.push(b']');
+        });
+        field(out, "context", |o| {
+            o.push(b'{');
+            for (key, value) in &self.context {
+                key_field(o, key, |o| match value {
+                    ContextLine::One(v) => string(o, v),
+                    ContextLine::Many(vs) => {
+                        o.push(b'[');
+                        for (i, v) in vs.iter().enumerate() {
+                            if i > 0 {
+                                o.push(b',');
+                            }
+                            string(o, v);
+                        }
+                        o.push(b']');
+                    }
+                });
+            }
+            o.push(b'}');
+        });
         out.push(b'}');
     }
 }
@@ -88,6 +145,16 @@ fn field(out: &mut Vec<u8>, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
     out.push(b'"');
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
+    value(out);
+}
+
+/// `"key":value` for a key that comes from the request (a context key), escaped like any string.
+fn key_field(out: &mut Vec<u8>, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    string(out, key);
+    out.push(b':');
     value(out);
 }
 
@@ -161,6 +228,65 @@ struct Event<'a> {
     bytes_out: u64,
     duration_ms: f64,
     host: &'a str,
+    enforced: bool,
+    authorization: Option<AuthorizationLine<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<ShadowLine<'a>>,
+}
+
+/// `authorization`: what the decision was made on (ARCHITECTURE.md §10).
+#[derive(Serialize)]
+struct AuthorizationLine<'a> {
+    action: Option<&'a str>,
+    resource: Option<&'a str>,
+    additional: Vec<PermissionLine<'a>>,
+    /// Sorted by key, so two lines of the same request read the same.
+    context: BTreeMap<&'a str, ContextLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct PermissionLine<'a> {
+    action: &'a str,
+    resource: &'a str,
+}
+
+/// A context value: a string, or an array for a multivalued key.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ContextLine<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShadowLine<'a> {
+    decision: &'static str,
+    denied_by: Option<&'static str>,
+    statement_sid: Option<&'a str>,
+}
+
+impl<'a> AuthorizationLine<'a> {
+    fn new(a: &'a Authorization) -> AuthorizationLine<'a> {
+        let permission = |p: &'a Permission| PermissionLine { action: &p.action, resource: &p.resource };
+        let context = a
+            .context
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    ContextValue::Single(v) => ContextLine::One(v),
+                    ContextValue::Multi(vs) => ContextLine::Many(vs),
+                };
+                (key, value)
+            })
+            .collect();
+        AuthorizationLine {
+            action: a.main.as_ref().map(|p| p.action.as_str()),
+            resource: a.main.as_ref().map(|p| p.resource.as_str()),
+            additional: a.additional.iter().map(permission).collect(),
+            context,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -191,13 +317,20 @@ impl<'a> Event<'a> {
             decision: r.decision.as_str(),
             denied_by: r.denied_by.map(|layer| layer.as_str()),
             statement_sid: r.sid.as_deref(),
-            error_code: error_code(r.decision, r.failure),
+            error_code: error_code(r.decision, r.failure, r.report_only),
             error_message: r.reason.as_deref(),
             upstream_status: r.upstream_status,
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
             duration_ms: (r.duration_ms * 1000.0).round() / 1000.0,
             host: &r.host,
+            enforced: !r.report_only,
+            authorization: r.authorization.as_ref().map(AuthorizationLine::new),
+            shadow: r.shadow.as_ref().map(|s| ShadowLine {
+                decision: s.outcome.as_str(),
+                denied_by: s.denied_by.map(|layer| layer.as_str()),
+                statement_sid: s.sid.as_deref(),
+            }),
         }
     }
 }
@@ -211,10 +344,13 @@ fn event_source(service: Service) -> &'static str {
 }
 
 /// CloudTrail records a failed call with an `errorCode`: refused by policy or classifier, or allowed but
-/// not answered whole ([`Failure`]).
-fn error_code(decision: Disposition, failure: Option<Failure>) -> Option<&'static str> {
+/// not answered whole ([`Failure`]). A refusal only reported (report mode) was forwarded, so the call
+/// did not fail on it.
+fn error_code(decision: Disposition, failure: Option<Failure>, report_only: bool) -> Option<&'static str> {
     match decision {
-        Disposition::Decided(Outcome::ExplicitDeny | Outcome::ImplicitDeny) => Some("AccessDenied"),
+        Disposition::Decided(Outcome::ExplicitDeny | Outcome::ImplicitDeny) if !report_only => {
+            Some("AccessDenied")
+        }
         Disposition::Refused => Some("RequestRefused"),
         Disposition::Challenged => Some("AuthenticationRequired"),
         _ => failure.map(Failure::code),
@@ -224,8 +360,9 @@ fn error_code(decision: Disposition, failure: Option<Failure>) -> Option<&'stati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Layer;
-    use serde_json::Value;
+    use crate::audit::ShadowDecision;
+    use crate::policy::{Layer, RequestContext};
+    use serde_json::{json, Value};
     use time::macros::datetime;
 
     /// CloudTrail `eventTime` (RFC 3339, UTC, milliseconds): the direct writer and the format description
@@ -260,7 +397,8 @@ mod tests {
         nan.sid = None;
         nan.denied_by = None;
         nan.service = None;
-        for r in [record(), odd, nan, AuditRecord::default()] {
+        let report = AuditRecord { report_only: true, ..mount() };
+        for r in [record(), odd, nan, AuditRecord::default(), mount(), report] {
             let event = Event::new(&r, "2026-12-02T01:02:03.456Z".into());
             let mut mine = Vec::new();
             event.write_json(&mut mine);
@@ -287,6 +425,39 @@ mod tests {
             bytes_in: 12,
             bytes_out: 345,
             duration_ms: 1.23456,
+            report_only: false,
+            authorization: None,
+            shadow: None,
+        }
+    }
+
+    /// A cross-repository mount as the pipeline records it: main and additional permission, context keys
+    /// single and multivalued (ARCHITECTURE.md §10).
+    fn mount() -> AuditRecord {
+        let mut context = RequestContext::new();
+        context.set("aws:PrincipalArn", "arn:aws:iam::111122223333:role/dev");
+        context.set("aws:SecureTransport", "true");
+        context.insert("aws:TagKeys", ContextValue::Multi(vec!["team".into(), "odd\"key".into()]));
+        context.set("ecr:ResourceTag/quote\"d", "v");
+        let permission = |action: &str, repo: &str| Permission {
+            action: action.into(),
+            resource: format!("arn:aws:ecr:us-east-1:111122223333:repository/{repo}"),
+            resource_account: None,
+        };
+        AuditRecord {
+            authorization: Some(Authorization {
+                main: Some(permission("ecr:InitiateLayerUpload", "team/app")),
+                additional: vec![permission("ecr:GetDownloadUrlForLayer", "base")],
+                context,
+            }),
+            shadow: Some(ShadowDecision {
+                outcome: Outcome::ImplicitDeny,
+                denied_by: Some(Layer::VpcEndpoint),
+                sid: None,
+            }),
+            decision: Outcome::Allow.into(),
+            denied_by: None,
+            ..record()
         }
     }
 
@@ -322,6 +493,8 @@ mod tests {
             "bytesOut",
             "durationMs",
             "host",
+            "enforced",
+            "authorization",
         ];
         expected.sort_unstable();
         assert_eq!(keys(&value), expected);
@@ -401,5 +574,49 @@ mod tests {
         assert_eq!(value["resources"], serde_json::json!([]));
         assert_eq!(value["eventName"], Value::Null);
         assert_eq!(value["sourceIPAddress"], Value::Null);
+    }
+
+    /// Everything `replay` needs to decide the request again, and the shadow decision that differed;
+    /// existing fields keep their names (ARCHITECTURE.md §10).
+    #[test]
+    fn a_decided_record_carries_its_authorization_and_a_differing_shadow_decision() {
+        let value = parse(&mount());
+        assert_eq!(value["enforced"], true);
+        assert_eq!(
+            value["authorization"],
+            json!({
+                "action": "ecr:InitiateLayerUpload",
+                "resource": "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
+                "additional": [{"action": "ecr:GetDownloadUrlForLayer",
+                                "resource": "arn:aws:ecr:us-east-1:111122223333:repository/base"}],
+                "context": {
+                    "aws:principalarn": "arn:aws:iam::111122223333:role/dev",
+                    "aws:securetransport": "true",
+                    "aws:tagkeys": ["team", "odd\"key"],
+                    "ecr:resourcetag/quote\"d": "v",
+                },
+            })
+        );
+        assert_eq!(
+            value["shadow"],
+            json!({"decision": "ImplicitDeny", "deniedBy": "vpc_endpoint", "statementSid": null})
+        );
+        let without = parse(&AuditRecord { shadow: None, authorization: None, ..mount() });
+        assert!(without.get("shadow").is_none(), "no shadow key when the decisions agree");
+        assert_eq!(without["authorization"], Value::Null);
+    }
+
+    /// Report mode forwarded the request, so the call did not fail on the refusal: no `AccessDenied`
+    /// errorCode, while `decision` keeps what enforcing would have done.
+    #[test]
+    fn a_reported_refusal_keeps_its_decision_and_has_no_error_code() {
+        let r = AuditRecord { report_only: true, upstream_status: Some(200), ..record() };
+        let value = parse(&r);
+        assert_eq!(
+            (value["decision"].as_str(), value["enforced"].as_bool()),
+            (Some("ExplicitDeny"), Some(false))
+        );
+        assert_eq!(value.get("errorCode"), None);
+        assert_eq!(value["upstreamStatus"], 200);
     }
 }

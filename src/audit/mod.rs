@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::config::AuditConfig;
 
-pub use record::{AuditRecord, Disposition, Failure};
+pub use record::{AuditRecord, Authorization, Disposition, Drift, Failure, ShadowDecision};
 
 /// Why the audit log could not be opened at start-up (a write error later never fails a request).
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use crate::classify::Service;
-use crate::policy::{Layer, Outcome, ANONYMOUS};
+use crate::classify::{Permission, Service};
+use crate::policy::{Layer, Outcome, RequestContext, ANONYMOUS};
 
 /// What became of a request, as the audit log's `decision` field reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,62 @@ impl From<Outcome> for Disposition {
     }
 }
 
+/// What a request was decided on, complete enough to decide it again (`vpce-proxy replay`): its
+/// permissions and every condition context key. None of it is secret: the classifier puts no credential
+/// in a context key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    /// The main permission; `None` for a request that needs none (the registry's `GET /v2/`).
+    pub main: Option<Permission>,
+    /// Further permissions the same request needed (a cross-repository mount's source).
+    pub additional: Vec<Permission>,
+    /// Every context key the policies saw, with the main permission's resource keys.
+    pub context: RequestContext,
+}
+
+/// A shadow policy's decision, kept when it differs from the live one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowDecision {
+    /// What the shadow policy decided.
+    pub outcome: Outcome,
+    /// The layer that refused under the shadow policy.
+    pub denied_by: Option<Layer>,
+    /// The Sid of the statement that decided under the shadow policy.
+    pub sid: Option<String>,
+}
+
+/// Which way a shadow decision differs from the live one (the metric's `direction` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// Live allows, the shadow policy would refuse.
+    AllowToDeny,
+    /// Live refuses, the shadow policy would allow.
+    DenyToAllow,
+    /// Both refuse, one explicitly and one implicitly.
+    DenyToDeny,
+}
+
+impl Drift {
+    /// How `shadow` differs from `live`; `None` when they agree.
+    pub fn between(live: Outcome, shadow: Outcome) -> Option<Drift> {
+        match (live == Outcome::Allow, shadow == Outcome::Allow) {
+            _ if live == shadow => None,
+            (true, false) => Some(Drift::AllowToDeny),
+            (false, true) => Some(Drift::DenyToAllow),
+            _ => Some(Drift::DenyToDeny),
+        }
+    }
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drift::AllowToDeny => "allow_to_deny",
+            Drift::DenyToAllow => "deny_to_allow",
+            Drift::DenyToDeny => "deny_to_deny",
+        }
+    }
+}
+
 /// Everything the audit log says about one request.
 #[derive(Debug, Clone, Default)]
 pub struct AuditRecord {
@@ -110,6 +166,13 @@ pub struct AuditRecord {
     pub bytes_out: u64,
     /// Time from request head to the end of the response body, milliseconds.
     pub duration_ms: f64,
+    /// `true` when the service was in report mode: a refusal was audited and the request forwarded
+    /// anyway (written as `"enforced": false`).
+    pub report_only: bool,
+    /// What the decision was made on; `None` when the request was not classified.
+    pub authorization: Option<Authorization>,
+    /// The shadow policy's decision, when it differs from the live one.
+    pub shadow: Option<ShadowDecision>,
 }
 
 impl AuditRecord {

@@ -16,8 +16,10 @@ use serde::{Deserialize, Deserializer};
 use crate::classify::Service;
 
 mod facts;
+mod rollout;
 
 pub use facts::{AccountConfig, BucketConfig, RepositoryConfig};
+pub use rollout::{Enforcement, Mode};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,11 @@ pub struct Config {
     /// default policy (allow all). Keyed by [`Service`] so a misspelt key fails the parse at its line
     /// instead of surfacing later, or never, as a policy that silently does not apply.
     pub policies: BTreeMap<Service, PathBuf>,
+    /// Whether each service enforces its decisions or only reports them (ARCHITECTURE.md §10).
+    pub enforcement: Enforcement,
+    /// Candidate endpoint policies per service: validated, hot-reloaded and decided on every request
+    /// beside the live one, never enforced; a different decision is audited and counted (§10).
+    pub shadow_policies: BTreeMap<Service, PathBuf>,
     /// Known callers and how to recognise them.
     #[serde(rename = "principal")]
     pub principals: Vec<PrincipalConfig>,
@@ -389,6 +396,7 @@ impl Config {
         };
         fix(&mut self.ca.dir);
         self.policies.values_mut().for_each(fix);
+        self.shadow_policies.values_mut().for_each(fix);
         if let Some(extra) = &mut self.upstream_tls.extra_ca {
             fix(extra);
         }

@@ -63,6 +63,11 @@ impl RequestContext {
         self.values.remove(&key.to_ascii_lowercase());
     }
 
+    /// Keeps only the keys (lowercased) for which `keep` says yes.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.values.retain(|k, _| keep(k));
+    }
+
     /// Looks a key up case-insensitively. Callers on the hot path should pass an already lowercased key.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         if key.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -258,6 +258,8 @@ impl Authorize for Scripted {
             principal: "anonymous".into(),
             principal_source: PrincipalSource::Anonymous,
             decision,
+            shadow: None,
+            enforced: true,
         })
     }
 

@@ -18,10 +18,10 @@ use super::conn::ConnCtx;
 use super::exit::{Exit, Refused};
 use super::headers::{inner_host, strip_hop_by_hop, upstream_request};
 use super::rescue::{rescue, Pending};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Authorization, Drift, ShadowDecision};
 use crate::authorize::{Authorize, Verdict};
 use crate::classify::{check_method_override, registry_challenge, RequestHead};
-use crate::policy::{Effect, Outcome};
+use crate::policy::{Decision, Effect, Outcome};
 
 /// An allowed request's upstream answer, and the copy of it the authorizer wants to learn from.
 type Answered = (Response<Incoming>, Option<Tee>);
@@ -66,9 +66,9 @@ async fn exchange(
         return Err(Exit::Challenged(challenge));
     }
     let prefix = body_prefix(ctx, &*auth, &head, &mut body).await?;
-    let verdict =
+    let mut verdict =
         auth.authorize(&head, prefix.as_ref().map(|p| &p.bytes[..]), &ctx.facts).map_err(Refused::from)?;
-    decided(record, &verdict)?;
+    decided(ctx, record, &mut verdict)?;
     let body = match prefix {
         Some(prefix) => RequestBody::replay(prefix, body, sent),
         None => RequestBody::whole(body, sent),
@@ -114,32 +114,62 @@ async fn body_prefix(
     Ok(Some(read_prefix(body, limit).await.map_err(Refused::from)?))
 }
 
-/// Records the verdict; a denied request leaves as [`Exit::Denied`].
-fn decided(record: &mut AuditRecord, verdict: &Verdict) -> Result<(), Exit> {
-    describe(record, verdict);
-    if verdict.decision.outcome != Outcome::Allow {
-        let message = verdict.decision.message.clone().unwrap_or_else(|| "Access denied".to_string());
-        return Err(Exit::Denied(message));
+/// Records the verdict; a denied request leaves as [`Exit::Denied`], unless its service only reports
+/// (ARCHITECTURE.md §10): then the refusal is audited and counted, and the request goes on.
+fn decided(ctx: &ConnCtx, record: &mut AuditRecord, verdict: &mut Verdict) -> Result<(), Exit> {
+    describe(record, verdict, ctx.state.audit.is_enabled());
+    let metrics = &ctx.state.metrics;
+    let service = verdict.classification.host.service;
+    if let Some(shadow) = &verdict.shadow {
+        if let Some(drift) = Drift::between(verdict.decision.outcome, shadow.outcome) {
+            metrics.record_shadow_difference(service, &record.action, drift);
+            let (denied_by, sid) = (shadow.denied_by, deciding_sid(shadow));
+            record.shadow = Some(ShadowDecision { outcome: shadow.outcome, denied_by, sid });
+        }
     }
-    Ok(())
+    if verdict.decision.outcome == Outcome::Allow {
+        return Ok(());
+    }
+    if !verdict.enforced {
+        record.report_only = true;
+        metrics.record_would_deny(service, &record.action);
+        return Ok(());
+    }
+    let message = verdict.decision.message.clone().unwrap_or_else(|| "Access denied".to_string());
+    Err(Exit::Denied(message))
 }
 
-/// Copies the verdict into the audit record: who, what, on which resource, and which statement decided.
-fn describe(record: &mut AuditRecord, verdict: &Verdict) {
+/// Copies the verdict into the audit record: who, what, on which resource, which statement decided, and
+/// (when lines are kept) everything the decision was made on, moved out of the verdict, which needs it
+/// no more.
+fn describe(record: &mut AuditRecord, verdict: &mut Verdict, keep_context: bool) {
     record.principal.clone_from(&verdict.principal);
-    record.service = Some(verdict.classification.host.service);
-    if let Some(permission) = &verdict.classification.permission {
+    let classification = &mut verdict.classification;
+    record.service = Some(classification.host.service);
+    if let Some(permission) = &classification.permission {
         record.action.clone_from(&permission.action);
         record.resource.clone_from(&permission.resource);
+    }
+    if keep_context {
+        record.authorization = Some(Authorization {
+            main: classification.permission.clone(),
+            additional: classification.additional.clone(),
+            context: std::mem::take(&mut classification.context),
+        });
     }
     let decision = &verdict.decision;
     record.decision = decision.outcome.into();
     record.denied_by = decision.denied_by;
+    record.sid = deciding_sid(decision);
+}
+
+/// The Sid of the statement that decided: the last deny of an explicit deny, else the last match.
+fn deciding_sid(decision: &Decision) -> Option<String> {
     let deciding = decision.matched.iter().rev().find(|m| match decision.outcome {
         Outcome::ExplicitDeny => m.effect == Effect::Deny,
         _ => true,
     });
-    record.sid = deciding.and_then(|m| m.sid.clone());
+    deciding.and_then(|m| m.sid.clone())
 }
 
 /// Upstream's response to the client, minus its hop-by-hop headers; the finisher rides on its body.
