@@ -47,6 +47,21 @@ enum Command {
         #[arg(long)]
         request: PathBuf,
     },
+    /// Decide recorded requests again under candidate endpoint policies: what would change.
+    Replay {
+        /// Audit log files (plain or gzip), in order: a rotated set is several.
+        #[arg(long = "audit", required = true, num_args = 1..)]
+        audit: Vec<PathBuf>,
+        /// `SERVICE=FILE`: the endpoint policy to decide that service with (repeatable).
+        #[arg(long = "policy", num_args = 1..)]
+        policy: Vec<String>,
+        /// The vpce-proxy.toml whose principals, identity and repository policies and facts apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// One JSON object per changed request instead of the grouped report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the local certificate authority.
     Ca {
         #[command(subcommand)]
@@ -72,6 +87,9 @@ fn main() -> ExitCode {
         Command::Simulate { input } => commands::simulate::main(&input),
         Command::Validate { files, kind } => commands::validate::main_with_kind(&files, kind),
         Command::Explain { config, request } => commands::explain::main(config.as_deref(), &request),
+        Command::Replay { audit, policy, config, json } => {
+            commands::replay::main(&audit, &policy, config.as_deref(), json)
+        }
         Command::Ca { action: CaAction::Init, config } => commands::ca::init(config.as_deref()),
         Command::Ca { action: CaAction::Export, config } => commands::ca::export(config.as_deref()),
     }

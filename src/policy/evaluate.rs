@@ -56,6 +56,18 @@ pub struct Decision {
     pub matched: Vec<Matched>,
 }
 
+impl Decision {
+    /// The Sid of the statement that decided: the last matching Deny of an explicit deny, else the last
+    /// statement that matched (the audit line's `statementSid`).
+    pub fn deciding_sid(&self) -> Option<&str> {
+        let deciding = self.matched.iter().rev().find(|m| match self.outcome {
+            Outcome::ExplicitDeny => m.effect == Effect::Deny,
+            _ => true,
+        });
+        deciding.and_then(|m| m.sid.as_deref())
+    }
+}
+
 /// The policies that apply to one request. `identity: None` and `resource: None` together mean
 /// endpoint-only mode: what a real endpoint decides on its own.
 #[derive(Debug, Clone, Copy, Default)]

@@ -114,7 +114,10 @@ impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.old_format > 0 {
             let n = self.old_format;
-            writeln!(f, "skipped {n} line(s) without an authorization field (written before the proxy recorded it)")?;
+            writeln!(
+                f,
+                "skipped {n} line(s) without an authorization field (written before the proxy recorded it)"
+            )?;
         }
         if self.unclassified > 0 {
             let n = self.unclassified;
@@ -172,7 +175,9 @@ impl AuditReader {
                 Ok(Parsed::Record(record)) => return Ok(Some(*record)),
                 Ok(Parsed::OldFormat) => self.skipped.old_format += 1,
                 Ok(Parsed::Unclassified) => self.skipped.unclassified += 1,
-                Err(message) => return Err(ReadError::Malformed { path: path.to_path_buf(), line: line_no, message }),
+                Err(message) => {
+                    return Err(ReadError::Malformed { path: path.to_path_buf(), line: line_no, message })
+                }
             }
         }
         Ok(None)

@@ -77,17 +77,26 @@ fn a_classified_line_reads_every_field() {
     let path = write(&dir, "audit.log", &[v.to_string()]);
     let r = AuditReader::new(std::slice::from_ref(&path)).next().unwrap().unwrap();
     assert_eq!(r.location(), format!("{}:1", path.display()));
-    assert_eq!((r.service, r.principal.as_str()), (Service::EcrDkr, "arn:aws:sts::111122223333:assumed-role/ci/i-0abc"));
+    assert_eq!(
+        (r.service, r.principal.as_str()),
+        (Service::EcrDkr, "arn:aws:sts::111122223333:assumed-role/ci/i-0abc")
+    );
     assert_eq!(r.decision, Disposition::Decided(Outcome::ImplicitDeny));
     assert_eq!((r.enforced, r.upstream_status, r.succeeded_upstream()), (false, Some(200), true));
     let permissions: Vec<_> = r.permissions().collect();
-    assert_eq!(permissions, [
-        ("ecr:BatchGetImage", "arn:aws:ecr:us-east-1:111122223333:repository/team/app"),
-        ("ecr:GetDownloadUrlForLayer", "arn:aws:ecr:us-east-1:111122223333:repository/base"),
-    ]);
+    assert_eq!(
+        permissions,
+        [
+            ("ecr:BatchGetImage", "arn:aws:ecr:us-east-1:111122223333:repository/team/app"),
+            ("ecr:GetDownloadUrlForLayer", "arn:aws:ecr:us-east-1:111122223333:repository/base"),
+        ]
+    );
     let tags = Some(ContextValue::Multi(vec!["a".into(), "b".into()]));
     assert_eq!(r.context.get("aws:TagKeys").cloned(), tags);
-    assert_eq!(r.context.get("aws:principalarn").cloned(), Some(ContextValue::Single("arn:aws:iam::111122223333:role/ci".into())));
+    assert_eq!(
+        r.context.get("aws:principalarn").cloned(),
+        Some(ContextValue::Single("arn:aws:iam::111122223333:role/ci".into()))
+    );
 }
 
 /// The registry's `GET /v2/` ping needs no permission: action and resource are null (ARCHITECTURE.md §6).
@@ -134,7 +143,12 @@ fn old_and_unclassified_lines_are_skipped_and_counted() {
     let mut refused = line("refused");
     refused["decision"] = json!("Refused");
     refused["authorization"] = Value::Null;
-    let lines = [old_line("old1").to_string(), refused.to_string(), old_line("old2").to_string(), line("new").to_string()];
+    let lines = [
+        old_line("old1").to_string(),
+        refused.to_string(),
+        old_line("old2").to_string(),
+        line("new").to_string(),
+    ];
     let (ids, skipped) = ids(&[write(&dir, "audit.log", &lines)]);
     assert_eq!(ids, ["new"]);
     assert_eq!(skipped, Skipped { old_format: 2, unclassified: 1 });
@@ -182,7 +196,13 @@ fn a_line_over_the_bound_is_an_error_without_reading_it_whole() {
     let long = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
     let path = write(&dir, "audit.log", &[ok.clone(), long]);
     let message = error(&[path.clone()], 4096);
-    assert_eq!(message, format!("{}:2: the line is longer than 4096 bytes; an audit line is far shorter (is this an audit log?)", path.display()));
+    assert_eq!(
+        message,
+        format!(
+            "{}:2: the line is longer than 4096 bytes; an audit line is far shorter (is this an audit log?)",
+            path.display()
+        )
+    );
     // A line of exactly the bound is fine, with or without its newline.
     let exact = write(&dir, "exact.log", &[ok.clone()]);
     assert_eq!(AuditReader::with_max_line(&[exact], ok.len()).count(), 1);
@@ -192,9 +212,13 @@ fn a_line_over_the_bound_is_an_error_without_reading_it_whole() {
 fn unreadable_files_and_corrupt_gzip_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.log");
-    assert!(error(&[missing.clone()], MAX_LINE_BYTES).starts_with(&format!("{}: cannot open the audit log: ", missing.display())));
+    assert!(error(&[missing.clone()], MAX_LINE_BYTES)
+        .starts_with(&format!("{}: cannot open the audit log: ", missing.display())));
     let corrupt = dir.path().join("corrupt.gz");
     std::fs::write(&corrupt, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
     let message = error(&[corrupt.clone()], MAX_LINE_BYTES);
-    assert!(message.starts_with(&format!("{}:1: cannot read the audit log: ", corrupt.display())), "{message}");
+    assert!(
+        message.starts_with(&format!("{}:1: cannot read the audit log: ", corrupt.display())),
+        "{message}"
+    );
 }

@@ -21,7 +21,7 @@ use super::rescue::{rescue, Pending};
 use crate::audit::{AuditRecord, Authorization, Drift, ShadowDecision};
 use crate::authorize::{Authorize, Verdict};
 use crate::classify::{check_method_override, registry_challenge, RequestHead};
-use crate::policy::{Decision, Effect, Outcome};
+use crate::policy::Outcome;
 
 /// An allowed request's upstream answer, and the copy of it the authorizer wants to learn from.
 type Answered = (Response<Incoming>, Option<Tee>);
@@ -123,7 +123,7 @@ fn decided(ctx: &ConnCtx, record: &mut AuditRecord, verdict: &mut Verdict) -> Re
     if let Some(shadow) = &verdict.shadow {
         if let Some(drift) = Drift::between(verdict.decision.outcome, shadow.outcome) {
             metrics.record_shadow_difference(service, &record.action, drift);
-            let (denied_by, sid) = (shadow.denied_by, deciding_sid(shadow));
+            let (denied_by, sid) = (shadow.denied_by, shadow.deciding_sid().map(str::to_owned));
             record.shadow = Some(ShadowDecision { outcome: shadow.outcome, denied_by, sid });
         }
     }
@@ -160,16 +160,7 @@ fn describe(record: &mut AuditRecord, verdict: &mut Verdict, keep_context: bool)
     let decision = &verdict.decision;
     record.decision = decision.outcome.into();
     record.denied_by = decision.denied_by;
-    record.sid = deciding_sid(decision);
-}
-
-/// The Sid of the statement that decided: the last deny of an explicit deny, else the last match.
-fn deciding_sid(decision: &Decision) -> Option<String> {
-    let deciding = decision.matched.iter().rev().find(|m| match decision.outcome {
-        Outcome::ExplicitDeny => m.effect == Effect::Deny,
-        _ => true,
-    });
-    deciding.and_then(|m| m.sid.clone())
+    record.sid = decision.deciding_sid().map(str::to_owned);
 }
 
 /// Upstream's response to the client, minus its hop-by-hop headers; the finisher rides on its body.
