@@ -175,9 +175,14 @@ pub fn render(verdict: &Verdict) -> Value {
         "principal_note": principal_note(verdict),
         "context": context,
         "additional": additional,
+        "enforced": verdict.enforced,
     });
     if let (Value::Object(out), Value::Object(d)) = (&mut out, decision) {
         out.extend(d);
+    }
+    // What the `[shadow_policies]` candidate decides, so a candidate can be tried on one request.
+    if let (Value::Object(out), Some(shadow)) = (&mut out, &verdict.shadow) {
+        out.insert("shadow".into(), serde_json::to_value(shadow).unwrap_or(Value::Null));
     }
     out
 }
