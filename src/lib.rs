@@ -12,7 +12,7 @@
 //!   the registry tokens it saw issued in [`bindings`];
 //! - [`proxy`] wires it to the network: CONNECT/SNI listeners, certificates, forwarding, denials;
 //! - [`audit`] and [`admin`] make it operable: one JSON line per decision, `/healthz`, `/metrics`;
-//! - [`rollout`] reads the audit log back: `generate` a policy from it, replay it against another;
+//! - `rollout` reads the audit log back: `generate` a policy from it, replay it against another;
 //! - [`commands`] holds one module per subcommand.
 //!
 //! `classify` and `policy` do no I/O, so every AWS rule is a table row in a unit test.

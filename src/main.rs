@@ -62,6 +62,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write an endpoint policy allowing what an audit log shows succeeding, and nothing else.
+    Generate {
+        /// Audit files, oldest first; plain or gzip (`audit.log.2.gz audit.log.1 audit.log`).
+        #[arg(long, required = true, num_args = 1..)]
+        audit: Vec<PathBuf>,
+        /// The endpoint the policy is for: ecr.api, ecr.dkr or s3.
+        #[arg(long)]
+        service: String,
+        /// Drop (principal, action, resource) triples seen fewer times than this.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+        /// Widen the policy until it has at most this many characters (AWS's endpoint policy limit).
+        #[arg(long, default_value_t = 20480)]
+        max_chars: usize,
+        /// A vpce-proxy.toml whose [[account]] org_id tells which organization an account is in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manage the local certificate authority.
     Ca {
         #[command(subcommand)]
@@ -89,6 +107,15 @@ fn main() -> ExitCode {
         Command::Explain { config, request } => commands::explain::main(config.as_deref(), &request),
         Command::Replay { audit, policy, config, json } => {
             commands::replay::main(&audit, &policy, config.as_deref(), json)
+        }
+        Command::Generate { audit, service, min_count, max_chars, config } => {
+            commands::generate::main(&commands::generate::Args {
+                audit,
+                service,
+                min_count,
+                max_chars,
+                config,
+            })
         }
         Command::Ca { action: CaAction::Init, config } => commands::ca::init(config.as_deref()),
         Command::Ca { action: CaAction::Export, config } => commands::ca::export(config.as_deref()),

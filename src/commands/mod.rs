@@ -2,6 +2,7 @@
 
 pub mod ca;
 pub mod explain;
+pub mod generate;
 pub mod replay;
 pub mod run;
 pub mod simulate;

@@ -42,14 +42,20 @@ fn the_steps_run_in_their_documented_order_each_saying_what_it_widened() {
     let err = generate(log().into_iter().map(Ok), &options, &mut notes).unwrap_err();
     assert!(matches!(err, GenerateError::TooLarge { max: 1, .. }), "{err}");
     assert!(err.to_string().contains("more than the 1 allowed"), "{err}");
-    assert_eq!(widenings(&notes), [
-        format!("widened 2 resources under {REPO}team/a/ to {REPO}team/a/*"),
-        format!("widened 2 resources under {REPO}team/ to {REPO}team/*"),
-        format!("widened 2 principal(s) of account 111122223333 ({ROLE}, {USER}) to the account 111122223333"),
-        format!("widened 1 principal(s) of account 444455556666 ({AUDITOR}) to the account 444455556666"),
-        format!("widened 3 resources under {REPO} to {REPO}*"),
-        format!("widened 2 actions (ecr:BatchGetImage, ecr:PutImage) to ecr:* for 111122223333 on 1 resource(s)"),
-    ]);
+    assert_eq!(
+        widenings(&notes),
+        [
+            format!("widened 2 resources under {REPO}team/a/ to {REPO}team/a/*"),
+            format!("widened 2 resources under {REPO}team/ to {REPO}team/*"),
+            format!(
+                "widened 2 principal(s) of account 111122223333 ({ROLE}, {USER}) to the account 111122223333"
+            ),
+            format!("widened 1 principal(s) of account 444455556666 ({AUDITOR}) to the account 444455556666"),
+            format!("widened 3 resources under {REPO} to {REPO}*"),
+            "widened 2 actions (ecr:BatchGetImage, ecr:PutImage) to ecr:* for 111122223333 on 1 resource(s)"
+                .into(),
+        ]
+    );
 }
 
 /// Widening stops as soon as the policy fits; every intermediate policy lints clean and still allows

@@ -1,4 +1,4 @@
-//! Offline tools over the audit log (ARCHITECTURE.md §6): how a policy is rolled out.
+//! Offline tools over the audit log (ARCHITECTURE.md §10): how a policy is rolled out.
 //!
 //! Run a test cluster through the proxy in report mode (decided and audited, forwarded anyway), then
 //! [`generate`] an endpoint policy that allows what the log shows succeeding, or [`replay`] the log

@@ -1,5 +1,6 @@
-//! One audit line's JSON (ARCHITECTURE.md §6) to a [`Recorded`]: the serde shapes and the checks that
-//! make a line the proxy could not have written an error instead of a guess.
+//! One audit line's JSON (ARCHITECTURE.md §6) as a [`Recorded`]: the type, the serde shapes and the
+//! checks that make a line the proxy could not have written an error instead of a guess. The reader in
+//! `recorded.rs` re-exports the type, so callers name `rollout::recorded::Recorded`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,10 +8,61 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
 
-use super::recorded::Recorded;
 use crate::audit::Disposition;
 use crate::classify::Service;
 use crate::policy::{ContextValue, Outcome, RequestContext};
+
+/// One classified request as the audit log recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Recorded {
+    /// The file the line came from, shared by every line of that file.
+    pub(crate) file: Arc<Path>,
+    /// 1-based line number within `file`.
+    pub(crate) line_no: u64,
+    /// `requestID`.
+    pub(crate) request_id: String,
+    /// `eventTime` as written (RFC 3339, UTC, milliseconds).
+    pub(crate) event_time: String,
+    /// `service`.
+    pub(crate) service: Service,
+    /// `userIdentity.arn`: the caller's ARN, a service principal's name, or `anonymous`.
+    pub(crate) principal: String,
+    /// `authorization.action`; `None` for a request that needs no permission (the registry's `/v2/` ping).
+    pub(crate) action: Option<String>,
+    /// `authorization.resource`; `None` exactly when `action` is.
+    pub(crate) resource: Option<String>,
+    /// `authorization.additional`: further (action, resource) pairs the same request needed.
+    pub(crate) additional: Vec<(String, String)>,
+    /// `authorization.context`: the condition keys the request was decided with.
+    pub(crate) context: RequestContext,
+    /// `decision`.
+    pub(crate) decision: Disposition,
+    /// `enforced`: false when the proxy only reported its decision and forwarded the request anyway.
+    pub(crate) enforced: bool,
+    /// `upstreamStatus`; `None` when the request never reached upstream.
+    pub(crate) upstream_status: Option<u16>,
+    /// `host`.
+    pub(crate) host: String,
+}
+
+impl Recorded {
+    /// `FILE:LINE`, how every message points back at the line (replay's examples).
+    pub(crate) fn location(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line_no)
+    }
+
+    /// Every permission the request needed: the main one (when it needed one), then the additional ones.
+    pub(crate) fn permissions(&self) -> impl Iterator<Item = (&str, &str)> {
+        let main = self.action.as_deref().zip(self.resource.as_deref());
+        main.into_iter().chain(self.additional.iter().map(|(a, r)| (a.as_str(), r.as_str())))
+    }
+
+    /// Whether upstream answered with success or a redirect (200..=399): the request did what it asked,
+    /// so a policy must allow it. A 4xx/5xx or no answer says nothing about what the client needs.
+    pub(crate) fn succeeded_upstream(&self) -> bool {
+        self.upstream_status.is_some_and(|s| (200..=399).contains(&s))
+    }
+}
 
 /// What one line is.
 pub(super) enum Parsed {

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::audit::Disposition;
+use crate::classify::Service;
 use crate::policy::{ContextValue, Outcome};
 
 /// A classified line as the proxy writes it, with `requestID` `id`.
@@ -183,7 +185,7 @@ fn malformed_lines_are_errors_at_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     for (bad, expected) in cases {
         let path = write(&dir, "audit.log", &[line("ok").to_string(), bad.clone()]);
-        let message = error(&[path.clone()], MAX_LINE_BYTES);
+        let message = error(std::slice::from_ref(&path), MAX_LINE_BYTES);
         assert!(message.starts_with(&format!("{}:2: ", path.display())), "{message}");
         assert!(message.contains(expected), "{bad}: {message}");
     }
@@ -195,7 +197,7 @@ fn a_line_over_the_bound_is_an_error_without_reading_it_whole() {
     let ok = line("ok").to_string();
     let long = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
     let path = write(&dir, "audit.log", &[ok.clone(), long]);
-    let message = error(&[path.clone()], 4096);
+    let message = error(std::slice::from_ref(&path), 4096);
     assert_eq!(
         message,
         format!(
@@ -204,7 +206,7 @@ fn a_line_over_the_bound_is_an_error_without_reading_it_whole() {
         )
     );
     // A line of exactly the bound is fine, with or without its newline.
-    let exact = write(&dir, "exact.log", &[ok.clone()]);
+    let exact = write(&dir, "exact.log", std::slice::from_ref(&ok));
     assert_eq!(AuditReader::with_max_line(&[exact], ok.len()).count(), 1);
 }
 
@@ -212,11 +214,11 @@ fn a_line_over_the_bound_is_an_error_without_reading_it_whole() {
 fn unreadable_files_and_corrupt_gzip_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.log");
-    assert!(error(&[missing.clone()], MAX_LINE_BYTES)
+    assert!(error(std::slice::from_ref(&missing), MAX_LINE_BYTES)
         .starts_with(&format!("{}: cannot open the audit log: ", missing.display())));
     let corrupt = dir.path().join("corrupt.gz");
     std::fs::write(&corrupt, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
-    let message = error(&[corrupt.clone()], MAX_LINE_BYTES);
+    let message = error(std::slice::from_ref(&corrupt), MAX_LINE_BYTES);
     assert!(
         message.starts_with(&format!("{}:1: cannot read the audit log: ", corrupt.display())),
         "{message}"

@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::grants::{render, size, statements, Grantee, Grants};
 
+/// One widening step: widens one unit of `grants` and says what it did, or `None` when none is left.
+type Step<'a> = dyn Fn(&mut Grants) -> Option<Vec<String>> + 'a;
+
 /// Widens `grants` until its policy has at most `max_chars` characters; the text, or its smallest size.
 /// A unit that does not make the text shorter is undone and ends its step: an organization written as
 /// `"*"` plus a Condition is longer than one or two account ids, and widening for nothing is not wanted.
@@ -31,8 +34,7 @@ pub(crate) fn fit(
     notes: &mut Vec<String>,
 ) -> Result<String, usize> {
     let to_orgs = |g: &mut Grants| org_step(g, orgs);
-    let steps: [&dyn Fn(&mut Grants) -> Option<Vec<String>>; 5] =
-        [&prefix_step, &account_step, &to_orgs, &root_step, &action_step];
+    let steps: [&Step<'_>; 5] = [&prefix_step, &account_step, &to_orgs, &root_step, &action_step];
     let mut text = render(grants);
     for step in steps {
         while size(&text) > max_chars {
@@ -120,7 +122,7 @@ fn root_step(grants: &mut Grants) -> Option<Vec<String>> {
 
 /// The account field of an ARN.
 fn account_of(arn: &str) -> Option<&str> {
-    arn.splitn(6, ':').nth(4).filter(|a| !a.is_empty())
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
 /// Step 2: the principals of the account with most of them become the account.
