@@ -98,3 +98,59 @@ fn bad_input_exits_2_with_a_message() {
         assert!(stderr.contains(&format!("vpce-proxy generate: {expected}")), "{stderr}");
     }
 }
+
+/// `vpce-proxy replay` (ARCHITECTURE.md §10) on the same log: against the policy generated from it
+/// nothing becomes denied (exit 0); against one that allows only DescribeImages, the BatchGetImage that
+/// succeeded is newly denied, so exit 1, and `--json` names it; bad input is exit 2.
+#[test]
+fn replay_exits_by_whether_anything_allowed_becomes_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = audit_log(dir.path());
+    let allowed = |id: &str, action: &str| {
+        line(id, SESSION, "ecr.dkr", action, REPO, 200).replace("\"ImplicitDeny\"", "\"Allow\"")
+    };
+    let log2 = dir.path().join("allowed.log");
+    std::fs::write(&log2, allowed("a1", "ecr:BatchGetImage") + "\n" + &allowed("a2", "ecr:PutImage") + "\n")
+        .unwrap();
+    let generated = vpce(&["generate", "--audit", log2.to_str().unwrap(), "--service", "ecr.dkr"]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let policy = dir.path().join("generated.json");
+    std::fs::write(&policy, &generated.stdout).unwrap();
+    let dkr = format!("ecr.dkr={}", policy.display());
+    let out = vpce(&["replay", "--audit", log2.to_str().unwrap(), "--policy", &dkr]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.lines().next(), Some("2 requests: 2 unchanged, 0 newly denied, 0 newly allowed"));
+
+    let narrow = dir.path().join("narrow.json");
+    let text =
+        String::from_utf8(generated.stdout).unwrap().replace("\"ecr:PutImage\"", "\"ecr:DescribeImages\"");
+    std::fs::write(&narrow, text).unwrap();
+    let dkr = format!("ecr.dkr={}", narrow.display());
+    let out = vpce(&["replay", "--audit", log2.to_str().unwrap(), "--policy", &dkr, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let changed: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(
+        (changed[0]["requestID"].as_str(), changed[0]["now"].as_str()),
+        (Some("a2"), Some("ImplicitDeny"))
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("2 requests: 1 unchanged, 1 newly denied, 0 newly allowed"));
+
+    for bad in [vec!["--policy", "ecr=x.json"], vec!["--policy", "ecr.dkr=/nonexistent.json"]] {
+        let mut args = vec!["replay", "--audit", log.to_str().unwrap()];
+        args.extend(bad.iter().copied());
+        assert_eq!(vpce(&args).status.code(), Some(2), "{bad:?}");
+    }
+    let garbage = dir.path().join("garbage.log");
+    std::fs::write(&garbage, "not json\n").unwrap();
+    let out = vpce(&["replay", "--audit", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("garbage.log:1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
