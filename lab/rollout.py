@@ -23,9 +23,9 @@ from pathlib import Path
 
 from . import clients
 from .containerd import Containerd
-from .ops_proxy import write_atomically
+from .ops_proxy import OpsProxy, write_atomically
 from .procs import run
-from .proxy import CONNECT_LINE, Proxy, binary, render_config, start
+from .proxy import CONNECT_LINE, binary, render_config, start
 from .world import DEV, OWN_REGISTRY, PERSONAS
 
 SERVICES = ("ecr.api", "ecr.dkr", "s3")
@@ -42,8 +42,9 @@ def vpce(*args, timeout=300) -> subprocess.CompletedProcess:
     return run([str(binary()), *map(str, args)], env=clients.base_env(None), timeout=timeout)
 
 
-class RolloutProxy(Proxy):
-    """One `vpce-proxy run` with an admin listener whose config `configure` rewrites and reloads (SIGHUP)."""
+class RolloutProxy(OpsProxy):
+    """One `vpce-proxy run` with an admin listener whose config `configure` rewrites and reloads (SIGHUP);
+    the admin accessors (`admin_get`, `healthz`, `metrics_text`) are `OpsProxy`'s."""
 
     def __init__(self, lab, name="proxy-rollout"):
         self.lab = lab
@@ -90,19 +91,9 @@ class RolloutProxy(Proxy):
             time.sleep(0.1)
         raise RuntimeError(f"reload not applied within 30 s: {self.healthz()}")
 
-    def admin_get(self, path: str) -> str:
-        import urllib.request
-
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as response:
-            return response.read().decode()
-
-    def healthz(self) -> dict:
-        return json.loads(self.admin_get("/healthz"))
-
     def metric(self, series: str) -> float:
         """The value of one series (`name{labels}` as rendered, without the `vpce_proxy_` prefix), 0 if absent."""
-        for line in self.admin_get("/metrics").splitlines():
+        for line in self.metrics_text().splitlines():
             if line.startswith("vpce_proxy_" + series + " "):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0

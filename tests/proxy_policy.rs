@@ -4,50 +4,18 @@
 
 mod proxy_support;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
+use proxy_support::story::{ecr_api, org_only, API, CI_ROLE};
 use proxy_support::*;
-use vpce_proxy::classify::Service;
-use vpce_proxy::config::{Config, PrincipalConfig};
 
 const ACCOUNT_REGISTRY: &str = "123456789123.dkr.ecr.us-east-1.amazonaws.com";
 const FOREIGN_REGISTRY: &str = "999999999999.dkr.ecr.us-east-1.amazonaws.com";
-const API: &str = "api.ecr.us-east-1.amazonaws.com";
-const CI_ROLE: &str = "arn:aws:sts::123456789123:assumed-role/ci/session1";
-const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/ecr/aws4_request, \
-                     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=feedfacecafebeef0123";
 /// `AWS:statictoken`, the registry Basic credential docker sends after `docker login`.
 const BASIC: &str = "Basic QVdTOnN0YXRpY3Rva2Vu";
-
-fn org_only(config: &mut Config) {
-    let policy =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/policies/org-only-ecr-us-east-1.json");
-    config.endpoint.account = Some("123456789123".into());
-    config.policies.insert(Service::EcrApi, policy.clone());
-    config.policies.insert(Service::EcrDkr, policy);
-    config.principals.push(PrincipalConfig {
-        arn: CI_ROLE.into(),
-        org_id: Some("o-21ej9awi6a".into()),
-        access_key_ids: vec!["AKIAIOSFODNN7EXAMPLE".into()],
-        registry_tokens: vec!["statictoken".into()],
-        ..PrincipalConfig::default()
-    });
-}
-
-fn ecr_api(operation: &str, body: &str) -> Request<Full<Bytes>> {
-    Request::post("/")
-        .header("host", API)
-        .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-date", "20260101T000000Z")
-        .header("authorization", SIGV4)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
 
 fn registry(method: &str, host: &str, path: &str, auth: Option<&str>) -> Request<Full<Bytes>> {
     let mut builder = Request::builder().method(method).uri(path).header("host", host);
@@ -87,14 +55,7 @@ async fn ecr_api_explicit_deny_and_allow() {
     assert_eq!(allowed.json()["body_len"], body.len());
 
     // One audit line per request, written where the outcome and byte counts are known; no secrets.
-    let mut lines = Vec::new();
-    for _ in 0..100 {
-        lines = proxy.audit_lines();
-        if lines.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let lines = proxy.audit_lines_at_least(2).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["action"], "ecr:DeleteRepository");
     assert_eq!(lines[0]["decision"], "ExplicitDeny");
@@ -153,14 +114,7 @@ async fn registry_decisions_through_the_tunnel() {
         "denied requests never reach upstream"
     );
     // The registry token (Basic `AWS:statictoken`) is in no line, nor in the recorded context.
-    let mut lines = Vec::new();
-    for _ in 0..100 {
-        lines = proxy.audit_lines();
-        if lines.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let lines = proxy.audit_lines_at_least(3).await;
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["authorization"]["context"]["aws:principalarn"], "arn:aws:iam::123456789123:role/ci");
     let text = serde_json::to_string(&lines).unwrap();

@@ -4,61 +4,16 @@
 
 mod proxy_support;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
+use proxy_support::story::{ecr_api, org_only, org_only_policy, API};
 use proxy_support::{proxy_live, request, upstream, Proxy};
 use vpce_proxy::classify::Service;
-use vpce_proxy::config::{Config, Mode, PrincipalConfig};
+use vpce_proxy::config::Mode;
 
-const API: &str = "api.ecr.us-east-1.amazonaws.com";
 const FOREIGN_REGISTRY: &str = "999999999999.dkr.ecr.us-east-1.amazonaws.com";
-const CI_ROLE: &str = "arn:aws:sts::123456789123:assumed-role/ci/session1";
-const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/ecr/aws4_request, \
-                     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=feedfacecafebeef0123";
-
-fn org_only_policy() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/policies/org-only-ecr-us-east-1.json")
-}
-
-/// Story (a)'s org-only endpoint policy on both ECR services, and the CI role of its organization.
-fn org_only(config: &mut Config) {
-    config.endpoint.account = Some("123456789123".into());
-    config.policies.insert(Service::EcrApi, org_only_policy());
-    config.policies.insert(Service::EcrDkr, org_only_policy());
-    config.principals.push(PrincipalConfig {
-        arn: CI_ROLE.into(),
-        org_id: Some("o-21ej9awi6a".into()),
-        access_key_ids: vec!["AKIAIOSFODNN7EXAMPLE".into()],
-        registry_tokens: vec!["statictoken".into()],
-        ..PrincipalConfig::default()
-    });
-}
-
-fn ecr_api(operation: &str, body: &str) -> Request<Full<Bytes>> {
-    Request::post("/")
-        .header("host", API)
-        .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{operation}"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-date", "20260101T000000Z")
-        .header("authorization", SIGV4)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
-async fn lines(proxy: &Proxy, n: usize) -> Vec<serde_json::Value> {
-    for _ in 0..200 {
-        let lines = proxy.audit_lines();
-        if lines.len() >= n {
-            return lines;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    proxy.audit_lines()
-}
 
 /// The sample of `family{labels}` in `/metrics`, 0 when absent.
 fn sample(proxy: &Proxy, series: &str) -> u64 {
@@ -98,7 +53,7 @@ async fn report_mode_forwards_and_audits_what_enforcing_would_refuse() {
     assert_eq!(denied.status, 403, "ecr.dkr still enforces");
     assert_eq!(upstream.connections.load(Ordering::SeqCst), 1, "only the reported request went upstream");
 
-    let lines = lines(&proxy, 3).await;
+    let lines = proxy.audit_lines_at_least(3).await;
     assert_eq!(lines.len(), 3, "{lines:?}");
     let reported = &lines[0];
     assert_eq!(reported["decision"], "ExplicitDeny");
@@ -139,7 +94,7 @@ async fn a_shadow_policy_missing_one_statement_shows_exactly_the_requests_it_all
     let describe = ecr_api("DescribeImages", r#"{"repositoryName":"app"}"#);
     assert_eq!(request(&proxy, API, false, describe).await.status, 200);
 
-    let lines = lines(&proxy, 2).await;
+    let lines = proxy.audit_lines_at_least(2).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["decision"], "Allow");
     assert_eq!(

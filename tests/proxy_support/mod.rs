@@ -2,6 +2,8 @@
 //! an in-process proxy, and a client that goes CONNECT -> TLS (trusting the proxy CA) -> HTTP.
 #![allow(dead_code)]
 
+pub mod story;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
