@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::admin::{Health, Metrics, PolicyHashes};
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Recent};
 use crate::authorize::{Authorize, Authorizer, AuthorizerSource};
 use crate::config::Config;
 use crate::load::{self, Change, Fingerprints, LoadError, LoadedPolicies};
@@ -72,6 +72,7 @@ struct RestartOnly {
     listen: crate::config::Listen,
     ca: crate::config::CaConfig,
     audit: crate::config::AuditConfig,
+    admin: crate::config::AdminConfig,
     limits: crate::config::Limits,
     upstreams: Vec<crate::config::UpstreamRoute>,
     upstream_tls: crate::config::UpstreamTls,
@@ -83,6 +84,7 @@ impl RestartOnly {
             listen: config.listen.clone(),
             ca: config.ca.clone(),
             audit: config.audit.clone(),
+            admin: config.admin.clone(),
             limits: config.limits.clone(),
             upstreams: config.upstreams.clone(),
             upstream_tls: config.upstream_tls.clone(),
@@ -96,6 +98,7 @@ impl RestartOnly {
         check(self.listen != new.listen, "[listen]");
         check(self.ca != new.ca, "[ca]");
         check(self.audit != new.audit, "[audit]");
+        check(self.admin != new.admin, "[admin]");
         check(self.limits != new.limits, "[limits]");
         check(self.upstreams != new.upstreams, "[[upstream]]");
         check(self.upstream_tls != new.upstream_tls, "[upstream_tls]");
@@ -122,6 +125,8 @@ pub struct Reloader {
     state: Mutex<WatchState>,
     /// The audit log to reopen on SIGHUP (logrotate's `postrotate` convention), once `run` opened it.
     audit: OnceLock<Arc<AuditLog>>,
+    /// The viewer's recent records, told when the policies they were decided on are replaced.
+    recent: Arc<Recent>,
 }
 
 /// Everything `run` needs after the first load.
@@ -133,6 +138,8 @@ pub struct Loaded {
     pub live: Arc<LiveAuthorizer>,
     /// Reload state for `/healthz`.
     pub health: Arc<Health>,
+    /// The decision viewer's ring, sized by `[admin] decisions`, for the audit log to fill.
+    pub recent: Arc<Recent>,
     /// The reloader to hand to [`spawn_reloader`].
     pub reloader: Arc<Reloader>,
 }
@@ -147,6 +154,7 @@ impl Reloader {
         let health = Arc::new(Health::new(policies.hashes().clone(), config.enforcement));
         let live = Arc::new(LiveAuthorizer::new(Authorizer::new(&config, policies)));
         let state = Mutex::new(WatchState { running: RestartOnly::of(&config), seen });
+        let recent = Arc::new(Recent::new(config.admin.decisions));
         let reloader = Arc::new(Reloader {
             config_path,
             live: Arc::clone(&live),
@@ -154,8 +162,9 @@ impl Reloader {
             metrics,
             state,
             audit: OnceLock::new(),
+            recent: Arc::clone(&recent),
         });
-        Ok(Loaded { config, live, health, reloader })
+        Ok(Loaded { config, live, health, recent, reloader })
     }
 
     /// Makes SIGHUP also reopen `audit` by name, so `kill -HUP` after logrotate moves the file works as
@@ -204,6 +213,7 @@ impl Reloader {
         // After the swap, so tokens learned up to the swap are not lost in between.
         self.live.current().adopt_learned(&previous);
         self.health.reload_succeeded(hashes.clone(), config.enforcement);
+        self.recent.policies_changed();
         self.metrics.record_reload(true);
         let restart_only = running.changed(&RestartOnly::of(config));
         if restart_only.is_empty() {

@@ -15,9 +15,11 @@ use serde::{Deserialize, Deserializer};
 
 use crate::classify::Service;
 
+mod admin;
 mod facts;
 mod rollout;
 
+pub use admin::{AdminConfig, AdminToken, MAX_DECISIONS};
 pub use facts::{AccountConfig, BucketConfig, RepositoryConfig};
 pub use rollout::{Enforcement, Mode};
 
@@ -86,6 +88,8 @@ pub struct Config {
     pub limits: Limits,
     /// The decision log.
     pub audit: AuditConfig,
+    /// The admin listener's token and the decision viewer's memory (ARCHITECTURE.md §11).
+    pub admin: AdminConfig,
 }
 
 /// Where the one-line-per-decision audit log goes.
@@ -112,7 +116,7 @@ pub struct Listen {
     pub connect: SocketAddr,
     /// The optional SNI listener (private-DNS mode: clients connect with TLS directly).
     pub sni: Option<SocketAddr>,
-    /// The optional admin listener (`/healthz`, `/metrics`).
+    /// The optional admin listener (`/healthz`, `/metrics`, the decision viewer; `[admin]` secures it).
     pub admin: Option<SocketAddr>,
     /// Require `Proxy-Authorization: Basic` on CONNECT (407 otherwise), matched against `[[principal]]`
     /// `proxy_user`/`proxy_password`.
@@ -499,6 +503,15 @@ mod tests {
             ("[limits]\nhandshake_timeout_secs = \"10\"\n", "c.toml:2:26", "invalid type: string \"10\""),
             ("[limits]\nidle_timeout_secs = 1.5\n", "c.toml:2:21", "invalid type: floating point"),
             ("[limits]\nmax_connections = true\n", "c.toml:2:19", "invalid type: boolean"),
+            ("[admin]\ntoken = \"short\"\n", "c.toml:2:9", "token must be at least 16 characters"),
+            (
+                "[admin]\ntoken = \"sixteen chars or more\"\n",
+                "c.toml:2:9",
+                "token must be printable ASCII without spaces",
+            ),
+            ("[admin]\ndecisions = 100001\n", "c.toml:2:13", "decisions must be between 0 and 100000"),
+            ("[admin]\ndecisions = -1\n", "c.toml:2:13", "decisions must be between 0 and 100000"),
+            ("[admin]\ntokn = \"0123456789abcdef\"\n", "c.toml:2:1", "unknown field `tokn`"),
         ];
         for (text, at, message) in rows {
             let err = Config::parse(text, Path::new("c.toml")).unwrap_err().to_string();
