@@ -34,6 +34,31 @@ struct Entry {
     op: ParsedOperator,
     key: Box<str>,
     values: Values,
+    /// The operator, key and values as the policy wrote them, for the decision viewer's reasons.
+    written: Box<Written>,
+}
+
+/// How one condition entry reads in the policy text.
+#[derive(Debug, Clone)]
+struct Written {
+    operator: String,
+    key: String,
+    values: Vec<String>,
+}
+
+/// One condition entry evaluated against one request: what the policy asked and what the caller had.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConditionTrace {
+    /// The operator as written, e.g. `StringEquals` or `ForAnyValue:StringLike`.
+    pub operator: String,
+    /// The key as written, e.g. `aws:PrincipalOrgID`.
+    pub key: String,
+    /// The policy's values as written.
+    pub values: Vec<String>,
+    /// The request's values for the key; `None` when the request has no such key.
+    pub caller: Option<Vec<String>>,
+    /// Whether the entry held.
+    pub holds: bool,
 }
 
 /// A string-like policy value: plain text compiled once, or a template resolved per request.
@@ -93,7 +118,12 @@ impl Condition {
             for (key, value) in keys {
                 let raw = raw_values(value)?;
                 let values = compile_values(op.base, &raw, variables_enabled)?;
-                entries.push(Entry { op, key: key.name.to_ascii_lowercase().into(), values });
+                let written = Box::new(Written {
+                    operator: op_key.name.clone(),
+                    key: key.name.clone(),
+                    values: raw.iter().map(|(text, _)| text.to_string()).collect(),
+                });
+                entries.push(Entry { op, key: key.name.to_ascii_lowercase().into(), values, written });
             }
         }
         Ok(Condition { entries })
@@ -102,6 +132,18 @@ impl Condition {
     /// Whether every entry holds for the request.
     pub(crate) fn holds(&self, facts: &Facts<'_>) -> bool {
         self.entries.iter().all(|entry| entry.holds(facts))
+    }
+
+    /// Every entry evaluated on its own, in policy order (the decision viewer; never on the hot path).
+    pub(crate) fn trace(&self, facts: &Facts<'_>) -> Vec<ConditionTrace> {
+        let trace = |entry: &Entry| ConditionTrace {
+            operator: entry.written.operator.clone(),
+            key: entry.written.key.clone(),
+            values: entry.written.values.clone(),
+            caller: facts.lookup(&entry.key).map(|found| found.iter().map(str::to_string).collect()),
+            holds: entry.holds(facts),
+        };
+        self.entries.iter().map(trace).collect()
     }
 }
 

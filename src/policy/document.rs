@@ -17,6 +17,8 @@ pub struct Policy {
     pub(crate) version: Version,
     pub(crate) id: Option<String>,
     pub(crate) statements: Vec<Statement>,
+    /// The text it was parsed from, shown by the decision viewer; `None` when compiled from a JSON tree.
+    pub(crate) source: Option<std::sync::Arc<str>>,
 }
 
 /// The policy language version; only `2012-10-17` enables `${...}` variables.
@@ -48,6 +50,8 @@ pub(crate) struct Statement {
     /// `None`: no Resource element (resource policies, where the resource is implied).
     pub(crate) resources: Option<Negatable<Vec<ResourceEntry>>>,
     pub(crate) condition: Condition,
+    /// First and last line of the statement in the policy text (1-based, inclusive).
+    pub(crate) lines: (u32, u32),
 }
 
 /// `Action` vs `NotAction` (and the same for Resource and Principal).
@@ -90,7 +94,7 @@ impl Policy {
     /// Parses policy text; errors are `LINE:COL: message`.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let root = json::parse(text).map_err(|e| PolicyError::at(e.pos, e.message))?;
-        Policy::from_json(&root)
+        Ok(Policy { source: Some(text.into()), ..Policy::from_json(&root)? })
     }
 
     /// The AWS default endpoint policy: allow every principal every action on every resource.
@@ -121,7 +125,7 @@ impl Policy {
         };
         let vars = version == Version::V2012_10_17;
         let statements = nodes.into_iter().map(|n| compile_statement(n, vars)).collect::<Result<_, _>>()?;
-        Ok(Policy { version, id, statements })
+        Ok(Policy { version, id, statements, source: None })
     }
 
     /// The language version in force (absent means `2008-10-17`).
@@ -207,6 +211,7 @@ fn compile_statement(node: &Spanned, vars: bool) -> Result<Statement, PolicyErro
         actions: Negatable { negated, items: actions },
         resources,
         condition,
+        lines: (node.pos.line, node.end_line),
     })
 }
 

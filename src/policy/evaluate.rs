@@ -183,7 +183,7 @@ fn same_account_refuser(layers: &PolicyLayers<'_>, resource: LayerResult) -> Lay
 /// evaluation logic"). Decided per request, because one Principal list may hold both kinds; ordered so that
 /// the strongest entry a caller matches wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Reach {
+pub(super) enum Reach {
     /// Only through `"ACCOUNT"` / `arn:P:iam::ACCOUNT:root` entries.
     Account,
     /// Through an entry naming the caller or everyone, through NotPrincipal, or with no Principal at all.
@@ -236,11 +236,11 @@ fn statement_applies(statement: &Statement, facts: &Facts<'_>) -> Option<Reach> 
     (resources && statement.condition.holds(facts)).then_some(reach)
 }
 
-fn actions_match(actions: &Negatable<Vec<super::matching::Glob>>, action: &str) -> bool {
+pub(super) fn actions_match(actions: &Negatable<Vec<super::matching::Glob>>, action: &str) -> bool {
     actions.items.iter().any(|g| g.matches_ignore_case(action)) != actions.negated
 }
 
-fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>) -> bool {
+pub(super) fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>) -> bool {
     let resource = facts.request.resource.as_str();
     let any = resources.items.iter().any(|entry| match entry {
         ResourceEntry::Static(pattern) => pattern.matches_parts(&facts.resource_parts),
@@ -253,7 +253,7 @@ fn resources_match(resources: &Negatable<Vec<ResourceEntry>>, facts: &Facts<'_>)
 
 /// The strongest [`Reach`] among the entries that match the caller; `None` when none does. A NotPrincipal
 /// reaches everyone it does not list, and reaches them as themselves.
-fn principal_reach(principal: &PrincipalMatch, facts: &Facts<'_>) -> Option<Reach> {
+pub(super) fn principal_reach(principal: &PrincipalMatch, facts: &Facts<'_>) -> Option<Reach> {
     let reach = principal
         .entries
         .iter()

@@ -29,6 +29,8 @@ impl fmt::Display for Pos {
 pub struct Spanned {
     /// Where the value's first character is.
     pub pos: Pos,
+    /// The line of the value's last character (the decision viewer highlights whole statements).
+    pub end_line: u32,
     /// The value itself.
     pub value: Json,
 }
@@ -195,7 +197,7 @@ impl Reader<'_> {
             Some(c) => return Err(self.error(format!("unexpected character '{c}'"))),
             None => return Err(self.error("unexpected end of the text")),
         };
-        Ok(Spanned { pos, value })
+        Ok(Spanned { pos, end_line: self.line, value })
     }
 
     fn literal(&mut self, word: &str, value: Json) -> Result<Json, JsonError> {

@@ -17,6 +17,7 @@ pub(crate) mod matching;
 pub(crate) mod operators;
 pub(crate) mod request;
 mod spelling;
+pub(crate) mod trace;
 pub(crate) mod validate;
 mod validate_login;
 pub(crate) mod variables;
@@ -24,7 +25,9 @@ pub(crate) mod variables;
 #[cfg(test)]
 mod tests;
 
+pub use condition::ConditionTrace;
 pub use document::{Effect, Policy};
 pub use error::PolicyError;
 pub use evaluate::{decide, denial_message, Decision, Layer, Matched, Outcome, PolicyLayers};
 pub use request::{AuthzRequest, ContextValue, RequestContext, ANONYMOUS};
+pub use trace::{layer_name, reasons, trace_policy, StatementTrace};

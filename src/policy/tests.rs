@@ -6,6 +6,7 @@ mod grammar;
 mod layers;
 mod matching;
 mod principals;
+mod trace;
 mod variables;
 
 use super::{decide, AuthzRequest, ContextValue, Decision, Outcome, Policy, PolicyLayers, RequestContext};
