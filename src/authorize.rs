@@ -9,6 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod trace;
+
+use trace::Decider;
+
+pub use trace::{Explanation, PolicyTrace, ShadowExplanation};
+
+use crate::audit::Authorization;
 use crate::bindings::Bindings;
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
@@ -239,7 +246,7 @@ impl Authorizer {
         mut context: RequestContext,
     ) -> Decision {
         context.retain(|key| !crate::directory::is_resource_key(key));
-        let identity = self.principals.index_of(principal).and_then(|i| self.identity_policies[i].as_deref());
+        let identity = self.identity_of(principal);
         let mut request = AuthzRequest {
             principal: principal.to_string(),
             action: String::new(),
@@ -285,6 +292,47 @@ impl Authorizer {
     }
 }
 
+impl Authorizer {
+    /// Explains a recorded decision under this authorizer's policies (the decision viewer's detail
+    /// pane, ARCHITECTURE.md §11); `None` for a request that needed no permission or was not decided.
+    pub fn explain(
+        &self,
+        service: Service,
+        principal: &str,
+        authorization: &Authorization,
+    ) -> Option<Explanation> {
+        let i = service_index(service);
+        let policies = (&self.endpoint_policies[i], self.shadow_policies[i].as_ref());
+        trace::explain(self, service, policies, principal, authorization)
+    }
+
+    /// The caller's identity policies, when `[[principal]]` gives it any.
+    fn identity_of(&self, principal: &str) -> Option<&[Policy]> {
+        self.principals.index_of(principal).and_then(|i| self.identity_policies[i].as_deref())
+    }
+}
+
+impl Decider for Authorizer {
+    fn decide_one(
+        &self,
+        endpoint: &Policy,
+        identity: Option<&[Policy]>,
+        permission: &Permission,
+        request: &mut AuthzRequest,
+    ) -> Decision {
+        let one = Permissions { main: Some(permission), additional: &[] };
+        self.decide_with(endpoint, identity, one, request)
+    }
+
+    fn identity_of(&self, principal: &str) -> Option<&[Policy]> {
+        Authorizer::identity_of(self, principal)
+    }
+
+    fn repository_policy(&self, resource: &str) -> Option<&Policy> {
+        self.repository_policies.get(resource)
+    }
+}
+
 /// The four questions the proxy asks per request. A trait (rather than [`Authorizer`] itself) so the
 /// proxy can be tested with a scripted decider, independently of the policy engine.
 pub trait Authorize: Send + Sync {
@@ -301,6 +349,16 @@ pub trait Authorize: Send + Sync {
     fn wants_response(&self, verdict: &Verdict) -> bool;
     /// See [`Authorizer::observe_response`].
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]);
+    /// See [`Authorizer::explain`]; the decision viewer's detail pane. An authorizer without policies
+    /// (a test's scripted one) explains nothing.
+    fn explain(
+        &self,
+        _service: Service,
+        _principal: &str,
+        _authorization: &Authorization,
+    ) -> Option<Explanation> {
+        None
+    }
 }
 
 impl Authorize for Authorizer {
@@ -320,6 +378,14 @@ impl Authorize for Authorizer {
     }
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
         Authorizer::observe_response(self, verdict, status, body)
+    }
+    fn explain(
+        &self,
+        service: Service,
+        principal: &str,
+        authorization: &Authorization,
+    ) -> Option<Explanation> {
+        Authorizer::explain(self, service, principal, authorization)
     }
 }
 
