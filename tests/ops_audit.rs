@@ -45,7 +45,7 @@ fn concurrent_writers_produce_whole_json_lines_in_a_0600_file() {
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
             let log = Arc::clone(&log);
-            std::thread::spawn(move || (0..PER_THREAD).for_each(|i| log.write(&record(t, i))))
+            std::thread::spawn(move || (0..PER_THREAD).for_each(|i| log.write(record(t, i))))
         })
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
@@ -69,7 +69,7 @@ fn a_new_audit_file_is_created_readable_only_by_its_owner() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.log");
     let log = AuditLog::from_config(&AuditConfig { enabled: true, path: Some(path.clone()) }).unwrap();
-    log.write(&record(0, 1));
+    log.write(record(0, 1));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
@@ -88,7 +88,7 @@ fn a_disabled_log_creates_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("off.log");
     let log = AuditLog::from_config(&AuditConfig { enabled: false, path: Some(path.clone()) }).unwrap();
-    log.write(&record(0, 0));
+    log.write(record(0, 0));
     assert!(!log.is_enabled());
     assert!(!path.exists());
 }
@@ -100,11 +100,11 @@ fn reopen_follows_a_rotation_by_rename() {
     let path = dir.path().join("audit.log");
     let rotated = dir.path().join("audit.log.1");
     let log = AuditLog::from_config(&AuditConfig { enabled: true, path: Some(path.clone()) }).unwrap();
-    log.write(&record(0, 1));
+    log.write(record(0, 1));
     std::fs::rename(&path, &rotated).unwrap();
-    log.write(&record(0, 2));
+    log.write(record(0, 2));
     log.reopen().unwrap();
-    log.write(&record(0, 3));
+    log.write(record(0, 3));
     let ids = |p: &std::path::Path| -> Vec<String> {
         let text = std::fs::read_to_string(p).unwrap();
         text.lines()

@@ -79,7 +79,7 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     let audit_config = AuditConfig { enabled: true, path: Some(audit_path.clone()) };
     let audit = Arc::new(AuditLog::from_config(&audit_config).unwrap());
     loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
-    audit.write(&AuditRecord { request_id: "before".into(), ..AuditRecord::default() });
+    audit.write(AuditRecord { request_id: "before".into(), ..AuditRecord::default() });
     std::fs::rename(&audit_path, dir.path().join("audit.log.1")).unwrap(); // logrotate moves it away
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = spawn_reloader(Arc::clone(&loaded.reloader), Duration::from_secs(3600), stopped);
@@ -101,7 +101,7 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     use sha2::Digest;
     let expected = hex::encode(sha2::Sha256::digest(std::fs::read(&policy).unwrap()));
     assert_eq!(loaded.health.hashes()["ecr.dkr"].sha256, expected);
-    audit.write(&AuditRecord { request_id: "after".into(), ..AuditRecord::default() });
+    audit.write(AuditRecord { request_id: "after".into(), ..AuditRecord::default() });
     let reopened = std::fs::read_to_string(&audit_path).unwrap();
     assert!(reopened.contains("\"requestID\":\"after\"") && !reopened.contains("before"), "{reopened}");
 

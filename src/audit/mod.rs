@@ -11,6 +11,7 @@
 
 mod ids;
 mod line;
+mod recent;
 mod record;
 
 use std::fs::OpenOptions;
@@ -18,12 +19,13 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
 use crate::config::AuditConfig;
 
+pub use recent::{Kept, Recent, BYTES_PER_DECISION};
 pub use record::{AuditRecord, Authorization, Disposition, Drift, Failure, ShadowDecision};
 
 /// Why the audit log could not be opened at start-up (a write error later never fails a request).
@@ -37,17 +39,20 @@ pub struct AuditError {
 }
 
 /// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
-/// crash loses at most the line being written.
+/// crash loses at most the line being written; and, with the admin listener on, the decision viewer's
+/// ring of recent records ([`Recent`]), which gets the very same line.
 pub struct AuditLog {
     sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
     /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
     path: Option<PathBuf>,
     failed: AtomicBool,
+    recent: Option<Arc<Recent>>,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("enabled", &self.sink.is_some()).finish()
+        let (enabled, viewer) = (self.sink.is_some(), self.recent.is_some());
+        f.debug_struct("AuditLog").field("enabled", &enabled).field("viewer", &viewer).finish()
     }
 }
 
@@ -60,7 +65,7 @@ impl Default for AuditLog {
 impl AuditLog {
     /// An audit log that drops every record (tests, or `[audit] enabled = false`).
     pub fn disabled() -> AuditLog {
-        AuditLog { sink: None, path: None, failed: AtomicBool::new(false) }
+        AuditLog { sink: None, path: None, failed: AtomicBool::new(false), recent: None }
     }
 
     /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
@@ -94,21 +99,40 @@ impl AuditLog {
             sink: Some(Mutex::new(BufWriter::new(writer))),
             path: None,
             failed: AtomicBool::new(false),
+            recent: None,
         }
     }
 
-    /// Whether records are kept at all, so callers can skip building one.
-    pub fn is_enabled(&self) -> bool {
-        self.sink.is_some()
+    /// Also hands every record to the decision viewer's ring (the admin listener is on).
+    pub fn keeping(self, recent: Arc<Recent>) -> AuditLog {
+        AuditLog { recent: Some(recent), ..self }
     }
 
-    /// Writes one line; never fails the request (an audit write error is reported once on stderr).
-    pub fn write(&self, record: &AuditRecord) {
-        let Some(sink) = &self.sink else { return };
+    /// Whether records are kept at all (in the file or the viewer), so callers can skip building one.
+    pub fn is_enabled(&self) -> bool {
+        self.sink.is_some() || self.recent.is_some()
+    }
+
+    /// Writes one line and hands the record to the viewer; never fails the request (an audit write error
+    /// is reported once on stderr).
+    pub fn write(&self, record: AuditRecord) {
+        if !self.is_enabled() {
+            return;
+        }
         let mut line = record.to_json_line(OffsetDateTime::now_utc());
-        line.push(b'\n');
+        if let Some(sink) = &self.sink {
+            line.push(b'\n');
+            self.append(sink, &line);
+            line.pop();
+        }
+        if let Some(recent) = &self.recent {
+            recent.keep(bytes::Bytes::from(line), record);
+        }
+    }
+
+    fn append(&self, sink: &Mutex<BufWriter<Box<dyn Write + Send>>>, line: &[u8]) {
         let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = writer.write_all(&line).and_then(|()| writer.flush());
+        let result = writer.write_all(line).and_then(|()| writer.flush());
         drop(writer);
         if let Err(error) = result {
             if !self.failed.swap(true, Ordering::Relaxed) {
@@ -137,6 +161,6 @@ mod tests {
     fn disabled_log_writes_nothing_and_reports_disabled() {
         let log = AuditLog::from_config(&AuditConfig { enabled: false, path: None }).unwrap();
         assert!(!log.is_enabled());
-        log.write(&AuditRecord::default());
+        log.write(AuditRecord::default());
     }
 }

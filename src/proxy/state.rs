@@ -63,7 +63,7 @@ impl ProxyState {
     pub(crate) fn refuse_connection(&self, client: Option<SocketAddr>, host: &str, reason: String) {
         tracing::info!(client = ?client, host, "CONNECT refused: {reason}");
         self.metrics.record_decision(None, "", crate::audit::Disposition::Refused);
-        self.audit.write(&AuditRecord::refusal(client, host, reason));
+        self.audit.write(AuditRecord::refusal(client, host, reason));
     }
 }
 

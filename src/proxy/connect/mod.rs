@@ -141,7 +141,7 @@ fn audit_tunnel(
         }
     }
     record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    state.audit.write(&record);
+    state.audit.write(record);
 }
 
 #[cfg(test)]

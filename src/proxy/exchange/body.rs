@@ -215,7 +215,7 @@ impl Drop for Finisher {
         self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
         self.record.bytes_out = self.bytes_out;
         self.record.duration_ms = seconds * 1000.0;
-        self.audit.write(&self.record);
+        self.audit.write(std::mem::take(&mut self.record));
         self.metrics.observe_latency(seconds);
     }
 }
