@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vpce_proxy::admin::{serve_admin, Health, Metrics, PolicyHash, PolicyHashes};
+use vpce_proxy::admin::{serve_admin, Admin, Health, Metrics, PolicyHash, PolicyHashes};
 use vpce_proxy::audit::Disposition;
 use vpce_proxy::classify::Service;
 use vpce_proxy::policy::Outcome;
@@ -263,7 +263,8 @@ async fn admin_listener_serves_metrics_and_healthz_and_404s_the_rest() {
     metrics.record_decision(Some(Service::EcrDkr), "ecr:BatchGetImage", Outcome::Allow.into());
     metrics.connection(true);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_admin(listener, Arc::clone(&health), Arc::clone(&metrics), stopped));
+    let admin = Arc::new(Admin::new(Arc::clone(&health), Arc::clone(&metrics)));
+    let server = tokio::spawn(serve_admin(listener, admin, stopped));
 
     let (status, head, body) = get(addr, "GET", "/metrics").await;
     assert_eq!(status, 200);
@@ -285,7 +286,7 @@ async fn admin_listener_serves_metrics_and_healthz_and_404s_the_rest() {
     assert_eq!(json["policies"]["ecr.api"]["sha256"], "ab".repeat(32));
     assert!(json["uptime_seconds"].as_f64().unwrap() >= 0.0);
 
-    for (method, path, expected) in [("GET", "/", 404), ("GET", "/admin", 404), ("DELETE", "/healthz", 405)] {
+    for (method, path, expected) in [("GET", "/", 200), ("GET", "/admin", 404), ("DELETE", "/healthz", 405)] {
         assert_eq!(get(addr, method, path).await.0, expected, "{method} {path}");
     }
 
@@ -301,7 +302,8 @@ async fn admin_connections_beyond_the_cap_are_closed_and_counted() {
     let metrics = Arc::new(Metrics::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let health = Arc::new(Health::new(PolicyHashes::new(), Default::default()));
-    let server = tokio::spawn(serve_admin(listener, health, Arc::clone(&metrics), stopped));
+    let admin = Arc::new(Admin::new(health, Arc::clone(&metrics)));
+    let server = tokio::spawn(serve_admin(listener, admin, stopped));
 
     // 64 idle clients hold every admin slot (a slowloris on the admin port).
     let mut idle = Vec::new();

@@ -1,21 +1,28 @@
-//! `/healthz` and Prometheus `/metrics` on the admin listener.
+//! The admin listener: `/healthz`, Prometheus `/metrics` and the decision viewer (`/`, `/api/...`).
 //!
 //! The admin listener is separate from the proxy listener so it can be bound to a private address and
 //! scraped without going through policy. Counters are lock-free atomics ([`metrics`]) so the hot path
-//! pays a few nanoseconds per request; reload state lives in [`health`]. [`serve_admin`] takes an
-//! already-bound listener, so tests bind `127.0.0.1:0`, and stops when its shutdown future completes.
+//! pays a few nanoseconds per request; reload state lives in [`health`]; the viewer reads the audit
+//! log's ring of recent records ([`viewer`]); `[admin] token` guards every path ([`access`]).
+//! [`serve_admin`] takes an already-bound listener, so tests bind `127.0.0.1:0`, and stops when its
+//! shutdown future completes.
 
+mod access;
 pub(crate) mod health;
 pub(crate) mod metrics;
+mod query;
+mod respond;
+mod state;
+mod viewer;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -24,6 +31,10 @@ use tokio::task::JoinSet;
 
 pub use health::{Health, PolicyHash, PolicyHashes};
 pub use metrics::Metrics;
+pub use respond::AdminBody;
+pub use state::Admin;
+
+use respond::{not_allowed, plain};
 
 /// The content type Prometheus expects for the text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -32,14 +43,9 @@ const MAX_ADMIN_CONNECTIONS: usize = 64;
 /// A scraper that has not sent its request head in this time is cut off (slowloris on the admin port).
 const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `/healthz` and `/metrics` until `shutdown` completes; then stops accepting and drops the
-/// connections still open (admin requests are short, nothing needs draining).
-pub async fn serve_admin(
-    listener: TcpListener,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future,
-) {
+/// Serves the admin paths until `shutdown` completes; then stops accepting and drops the connections
+/// still open (admin requests are short and streams can be reopened, nothing needs draining).
+pub async fn serve_admin(listener: TcpListener, admin: Arc<Admin>, shutdown: impl Future) {
     let permits = Arc::new(Semaphore::new(MAX_ADMIN_CONNECTIONS));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -59,14 +65,14 @@ pub async fn serve_admin(
             }
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            metrics.record_limit_refusal("admin_connections");
+            admin.metrics.record_limit_refusal("admin_connections");
             continue; // over the cap: dropping the stream closes it
         };
-        let (health, metrics) = (Arc::clone(&health), Arc::clone(&metrics));
+        let admin = Arc::clone(&admin);
         connections.spawn(async move {
             let service = service_fn(move |request| {
-                let response = route(&request, &health, &metrics);
-                async move { Ok::<_, Infallible>(response) }
+                let admin = Arc::clone(&admin);
+                async move { Ok::<_, std::convert::Infallible>(serve(request, &admin).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -81,38 +87,57 @@ pub async fn serve_admin(
     connections.shutdown().await;
 }
 
-/// Maps one admin request to its response; public so the routing table is testable without sockets.
-pub fn route<B>(request: &Request<B>, health: &Health, metrics: &Metrics) -> Response<Full<Bytes>> {
-    respond(request.method(), request.uri().path(), health, metrics)
-}
-
-fn respond(method: &Method, path: &str, health: &Health, metrics: &Metrics) -> Response<Full<Bytes>> {
-    let (content_type, body) = match path {
-        "/metrics" => (METRICS_CONTENT_TYPE, metrics.render()),
-        "/healthz" => ("application/json", health.render(metrics)),
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
-    };
-    let body = match *method {
-        Method::GET => Bytes::from(body),
-        Method::HEAD => Bytes::new(),
-        _ => {
-            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
-            return response;
+/// One admin request: the token first, then the path.
+async fn serve(request: Request<Incoming>, admin: &Admin) -> Response<AdminBody> {
+    let path = request.uri().path().to_owned();
+    if let Some(token) = &admin.token {
+        if request.method() == Method::POST && path == "/login" {
+            let limited = Limited::new(request.into_body(), access::MAX_LOGIN_BYTES);
+            let Ok(form) = limited.collect().await.map(|b| b.to_bytes()) else {
+                return plain(StatusCode::PAYLOAD_TOO_LARGE, "login form too large\n");
+            };
+            return access::login(&form, token);
         }
+        if !access::allowed(request.headers(), token) {
+            return access::challenge(&path);
+        }
+    }
+    route(request.method(), &path, request.uri().query().unwrap_or(""), admin)
+}
+
+/// Maps one admin request to its response; public so the routing table is testable without sockets.
+pub fn route(method: &Method, path: &str, query: &str, admin: &Admin) -> Response<AdminBody> {
+    let head = *method == Method::HEAD;
+    if *method != Method::GET && !head {
+        return match path {
+            "/metrics" | "/healthz" => not_allowed("GET, HEAD"),
+            _ if known(path) => not_allowed("GET"),
+            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        };
+    }
+    let response = match path {
+        "/metrics" => respond::whole(StatusCode::OK, METRICS_CONTENT_TYPE, admin.metrics.render()),
+        "/healthz" => respond::whole(StatusCode::OK, "application/json", admin.health.render(&admin.metrics)),
+        "/api/decisions" => viewer::list(admin, query),
+        "/api/decisions/stream" if !head => match Arc::clone(&admin.streams).try_acquire_owned() {
+            Ok(permit) => viewer::stream(admin, query, permit),
+            Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "too many decision streams open\n"),
+        },
+        _ => match path.strip_prefix("/api/decisions/") {
+            Some(id) => viewer::detail(admin, id),
+            None => viewer::asset(path).unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found\n")),
+        },
     };
-    let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    if head {
+        return response.map(|_| http_body_util::Full::new(Bytes::new()).boxed());
+    }
     response
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
-    response
+/// Paths that exist for some method.
+fn known(path: &str) -> bool {
+    matches!(path, "/" | "/viewer.js" | "/viewer.css" | "/api/decisions" | "/login")
+        || path.starts_with("/api/decisions/")
 }
 
 #[cfg(test)]
@@ -121,19 +146,27 @@ mod tests {
 
     #[test]
     fn routes_answer_known_paths_and_refuse_the_rest() {
-        let (health, metrics) = (Health::new(PolicyHashes::new(), Default::default()), Metrics::new());
+        let health = Arc::new(Health::new(PolicyHashes::new(), Default::default()));
+        let admin = Admin::new(health, Arc::new(Metrics::new()));
         let rows = [
             (Method::GET, "/metrics", StatusCode::OK, Some(METRICS_CONTENT_TYPE)),
             (Method::GET, "/healthz", StatusCode::OK, Some("application/json")),
             (Method::HEAD, "/healthz", StatusCode::OK, Some("application/json")),
             (Method::POST, "/metrics", StatusCode::METHOD_NOT_ALLOWED, Some("text/plain")),
-            (Method::GET, "/", StatusCode::NOT_FOUND, Some("text/plain")),
             (Method::GET, "/metrics/", StatusCode::NOT_FOUND, Some("text/plain")),
+            (Method::GET, "/", StatusCode::OK, Some("text/html; charset=utf-8")),
+            (Method::GET, "/viewer.js", StatusCode::OK, Some("text/javascript; charset=utf-8")),
+            (Method::GET, "/viewer.css", StatusCode::OK, Some("text/css; charset=utf-8")),
+            (Method::POST, "/", StatusCode::METHOD_NOT_ALLOWED, Some("text/plain")),
+            (Method::GET, "/api/decisions", StatusCode::OK, Some("application/json")),
+            (Method::GET, "/api/decisions/stream", StatusCode::OK, Some("text/event-stream")),
+            (Method::GET, "/api/decisions/no-such-id", StatusCode::NOT_FOUND, Some("text/plain")),
+            (Method::GET, "/login", StatusCode::NOT_FOUND, Some("text/plain")),
         ];
         for (method, path, status, content_type) in rows {
-            let response = respond(&method, path, &health, &metrics);
+            let response = route(&method, path, "", &admin);
             assert_eq!(response.status(), status, "{method} {path}");
-            let got = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let got = response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             assert_eq!(got, content_type, "{method} {path}");
         }
     }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin::{serve_admin, Metrics};
+use crate::admin::{serve_admin, Admin, Metrics};
 use crate::audit::AuditLog;
+use crate::authorize::AuthorizerSource;
 use crate::load::LoadError;
 use crate::proxy::{self, ProxyState};
 use crate::reload::{spawn_reloader, Reloader, POLL_INTERVAL};
@@ -69,7 +70,11 @@ fn init_tracing() {
 pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
     let loaded = Reloader::load(config_path.map(Path::to_path_buf), Arc::clone(&metrics))?;
-    let audit = Arc::new(AuditLog::from_config(&loaded.config.audit)?);
+    let mut audit = AuditLog::from_config(&loaded.config.audit)?;
+    if loaded.config.listen.admin.is_some() {
+        audit = audit.keeping(Arc::clone(&loaded.recent));
+    }
+    let audit = Arc::new(audit);
     loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
     let live = Arc::clone(&loaded.live);
     let state = Arc::new(ProxyState::new(loaded.config, live, Arc::clone(&metrics), audit)?);
@@ -94,8 +99,10 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
         tasks.push(tokio::spawn(proxy::serve_sni(listener, Arc::clone(&state), stopped(stop_rx.clone()))));
     }
     let admin_task = admin.map(|listener| {
-        let health = Arc::clone(&loaded.health);
-        tokio::spawn(serve_admin(listener, health, Arc::clone(&metrics), stopped(stop_rx.clone())))
+        let admin = Admin::new(Arc::clone(&loaded.health), Arc::clone(&metrics))
+            .with_viewer(Arc::clone(&loaded.recent), Arc::clone(&loaded.live) as Arc<dyn AuthorizerSource>)
+            .with_token(state.config.admin.token.clone());
+        tokio::spawn(serve_admin(listener, Arc::new(admin), stopped(stop_rx.clone())))
     });
     let reloads = spawn_reloader(Arc::clone(&loaded.reloader), POLL_INTERVAL, stopped(stop_rx.clone()));
 
@@ -138,7 +145,7 @@ fn announce(
         say(&format!("vpce-proxy SNI listener on {sni_addr}: resolve the endpoint host names to it"));
     }
     if let Some(Ok(admin_addr)) = admin.map(TcpListener::local_addr) {
-        say(&format!("vpce-proxy admin listener on {admin_addr}: /healthz and /metrics"));
+        say(&format!("vpce-proxy admin listener on {admin_addr}: decisions at http://{admin_addr}/, /healthz, /metrics"));
     }
     say(&format!(
         "Trust the CA {}: AWS_CA_BUNDLE={} (aws CLI, boto3), SSL_CERT_FILE={} (Go clients, skopeo), \

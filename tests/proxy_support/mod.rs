@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use vpce_proxy::admin::Metrics;
-use vpce_proxy::audit::AuditLog;
+use vpce_proxy::audit::{AuditLog, Recent};
 use vpce_proxy::authorize::{Authorize, Authorizer, AuthorizerSource, ConnFacts, Verdict};
 use vpce_proxy::classify::{
     Classification, HostInfo, Permission, PrincipalSource, Refusal, RequestHead, Service,
@@ -285,6 +285,10 @@ pub struct Proxy {
     pub stop: Option<oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
     pub dir: tempfile::TempDir,
+    /// The decision viewer's ring, filled by the audit log as `run` does with an admin listener.
+    pub recent: Arc<Recent>,
+    /// The authorizer source the proxy decides with (the viewer explains records with it).
+    pub live: Arc<dyn AuthorizerSource>,
     audit: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
@@ -356,15 +360,18 @@ async fn start(
     edit(&mut config);
     let live = source(&config);
     let audit_buf = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let audit = Arc::new(AuditLog::to_writer(Box::new(SharedBuf(Arc::clone(&audit_buf)))));
-    let state = Arc::new(ProxyState::new(config, live, Arc::new(Metrics::new()), audit).unwrap());
+    let recent = Arc::new(Recent::new(1000));
+    let audit = AuditLog::to_writer(Box::new(SharedBuf(Arc::clone(&audit_buf)))).keeping(Arc::clone(&recent));
+    let state = Arc::new(
+        ProxyState::new(config, Arc::clone(&live), Arc::new(Metrics::new()), Arc::new(audit)).unwrap(),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(proxy::serve(listener, Arc::clone(&state), async move {
         let _ = stopped.await;
     }));
-    Proxy { addr, state, stop: Some(stop), done, dir, audit: audit_buf }
+    Proxy { addr, state, stop: Some(stop), done, dir, recent, live, audit: audit_buf }
 }
 
 /// Sends `CONNECT target HTTP/1.1` with `extra` header lines and returns the stream and the response head.
