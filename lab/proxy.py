@@ -44,14 +44,22 @@ def _q(value) -> str:
 # The CONNECT listener line of every lab config: port 0, so the kernel picks a free port while the proxy
 # binds it (no window in which another process can take it); `start` reads the port the proxy announces.
 CONNECT_LINE = 'connect = "127.0.0.1:0"'
+# The admin listener line of a story proxy (`render_config(..., admin=True)`), port 0 for the same reason.
+ADMIN_LINE = 'admin = "127.0.0.1:0"'
+#: Decisions a story proxy's viewer keeps: more than every story together sends, so the viewer can show
+#: each of them (tests/e2e/test_viewer.py).
+VIEWER_DECISIONS = 5000
 
 
-def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path, facts="") -> str:
+def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path, facts="", admin=False) -> str:
     """The `vpce-proxy.toml` text (format: src/config/mod.rs); `facts` is extra TOML such as `[[account]]`
-    tables (ARCHITECTURE.md §9)."""
+    tables (ARCHITECTURE.md §9). `admin` adds the admin listener (`ADMIN_LINE`) and an `[admin]` table
+    keeping `VIEWER_DECISIONS` for the decision viewer; callers that add their own `admin =` line
+    (`lab.ops_proxy`, `lab.rollout`) leave it False, so no config gets the key twice."""
     lines = [
         "[listen]",
         CONNECT_LINE,
+        *([ADMIN_LINE] if admin else []),
         "",
         "[endpoint]",
         'id = "vpce-0lab0000000000001"',
@@ -79,6 +87,8 @@ def render_config(ca_dir, policies, principals, routes, extra_ca, audit_path, fa
         lines += ["", "[[upstream]]", f"host = {_q(host)}", f"address = {_q(address)}"]
     lines += ["", "[upstream_tls]", f"extra_ca = {_q(extra_ca)}", ""]
     lines += ["[audit]", "enabled = true", f"path = {_q(audit_path)}", ""]
+    if admin:
+        lines += ["[admin]", f"decisions = {VIEWER_DECISIONS}", ""]
     return "\n".join(lines) + facts
 
 
@@ -111,7 +121,8 @@ def start(name: str, config: Path, log: Path, listeners=("connect",), env=None) 
 
 
 class Proxy:
-    """One running `vpce-proxy run --config FILE` on a loopback port it chose, with its own CA directory."""
+    """One running `vpce-proxy run --config FILE` on a loopback port it chose, with its own CA directory,
+    and an admin listener (`/healthz`, `/metrics`, the decision viewer) on another one (`admin_port`)."""
 
     def __init__(self, workdir: Path, name: str, policies, principals, routes, extra_ca: Path, facts=""):
         self.dir = Path(workdir) / name
@@ -120,10 +131,15 @@ class Proxy:
         self.audit = self.dir / "audit.jsonl"
         self.config = self.dir / "vpce-proxy.toml"
         self.config.write_text(
-            render_config(self.ca_dir, policies, principals, routes, extra_ca, self.audit, facts)
+            render_config(self.ca_dir, policies, principals, routes, extra_ca, self.audit, facts, admin=True)
         )
-        self.proc, ports = start(name, self.config, self.dir / "proxy.log")
-        self.port = ports["connect"]
+        self.proc, ports = start(name, self.config, self.dir / "proxy.log", ("connect", "admin"))
+        self.port, self.admin_port = ports["connect"], ports["admin"]
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener's base URL (the decision viewer is its `/`)."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def url(self) -> str:
