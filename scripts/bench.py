@@ -10,6 +10,10 @@ Legs:
       and proxy CPU seconds per GB.
   (c) idle RSS (VmRSS after start) and peak RSS (VmHWM at the end).
   (d) first CONNECT to a new host (leaf minted) vs a host seen before (leaf cached): TLS-ready time.
+  (e) moderate load: 4 connections at about 200 req/s (wrk's per-connection delay), direct vs proxied:
+      the p50 and p99 the proxy adds.
+  (f) the first request through a freshly started proxy (CONNECT, TLS, the upstream connection, the
+      answer) against the first request of a fresh direct connection, over several fresh proxies.
 """
 
 import base64
@@ -42,6 +46,8 @@ MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 SMALL_SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 BLOB_MIB = int(os.environ.get("BENCH_BLOB_MIB", "64"))
 BLOB_ROUNDS = int(os.environ.get("BENCH_BLOB_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PACED_SECONDS = int(os.environ.get("BENCH_PACED_SECONDS", "6"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 REGISTRY_YAML = """version: 0.1
@@ -71,6 +77,7 @@ wrk.resolve = function(host, service) wrk.addrs = wrk.lookup("127.0.0.1", port) 
 wrk.headers["Host"] = "{host}"
 wrk.headers["Authorization"] = "{auth}"
 wrk.headers["Accept"] = "{accept}"
+{delay}
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('{{"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}}\\n',
@@ -160,7 +167,7 @@ class Registry:
         self.proc.stop()
 
 
-def proxy_config(work: Path, connect: int, sni: int, reg_port: int, ca: Path) -> Path:
+def proxy_config(work: Path, connect: int, sni: int, reg_port: int, ca: Path, ca_dir: Path | None = None) -> Path:
     policy = REPO / "tests" / "e2e" / "policies" / "org-only-ecr-us-east-1.json"
     text = f"""[listen]
 connect = "127.0.0.1:{connect}"
@@ -172,7 +179,7 @@ vpc_id = "vpc-0bench00000000001"
 account = "{ACCOUNT}"
 
 [ca]
-dir = "{work / 'proxy-ca'}"
+dir = "{ca_dir or work / 'proxy-ca'}"
 
 [policies]
 "ecr.dkr" = "{policy}"
@@ -199,10 +206,13 @@ path = "{work / 'audit.jsonl'}"
     return path
 
 
-def wrk(work: Path, port: int, connections: int, seconds: int, path: str) -> dict:
+def wrk(work: Path, port: int, connections: int, seconds: int, path: str, delay_ms: int = 0) -> dict:
+    """wrk against `port`; with `delay_ms`, each connection waits that long between requests (a paced,
+    open-ended load instead of a saturating one)."""
     threads = min(2, connections)
-    script = work / f"wrk-{port}-{connections}.lua"
-    script.write_text(WRK_LUA.format(port=port, host=HOST, auth=AUTH, accept=MANIFEST_TYPE))
+    script = work / f"wrk-{port}-{connections}-{delay_ms}.lua"
+    delay = f"function delay() return {delay_ms} end" if delay_ms else ""
+    script.write_text(WRK_LUA.format(port=port, host=HOST, auth=AUTH, accept=MANIFEST_TYPE, delay=delay))
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
             "-s", str(script), f"https://{HOST}:{port}{path}"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
@@ -222,6 +232,46 @@ def small_leg(work, proxy, reg, sni_port, audit, path, connections, seconds):
     handled = lines(audit) - before_lines
     after_sock = upstream_sockets(reg.port)
     return direct, proxied, cpu, handled, before_sock, after_sock
+
+
+def paced_leg(work, reg, sni_port, path, seconds):
+    """(e): 4 connections, 20 ms between a response and the next request: about 200 req/s in all."""
+    direct = wrk(work, reg.port, 4, seconds, path, delay_ms=20)
+    proxied = wrk(work, sni_port, 4, seconds, path, delay_ms=20)
+    return direct, proxied
+
+
+def first_requests(exe, work, reg, ca, path, rounds=5):
+    """(f): `rounds` times, start a fresh proxy (the CA already exists, as on any restart), then time one
+    request through it with curl; and one request on a fresh direct connection. Seconds, per round."""
+    proxied, direct = [], []
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    url = f"https://{HOST}{path}"
+    for i in range(rounds):
+        connect_port, sni_port = free_port(), free_port()
+        fresh = work / f"fresh-{i}"
+        fresh.mkdir()
+        config = proxy_config(fresh, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=work / "proxy-ca")
+        proxy = Proc(f"fresh-proxy-{i}", [str(exe), "run", "--config", str(config)], fresh / "proxy.log", env=env)
+        try:
+            started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
+            extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
+            proxied.append(curl_total(url, extra))
+        finally:
+            proxy.stop()
+        direct.append(curl_total(url, ["--cacert", str(ca.cert_path), "--resolve", f"{HOST}:443:127.0.0.1",
+                                       "--connect-to", f"{HOST}:443:127.0.0.1:{reg.port}"]))
+    return direct, proxied
+
+
+def curl_total(url: str, extra: list) -> float:
+    """Seconds from start to the whole answer of one GET (a manifest, 200 expected)."""
+    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "--max-time", "20",
+            "-H", f"Authorization: {AUTH}", "-H", f"Accept: {MANIFEST_TYPE}", *extra, url]
+    code, total = subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.split()
+    if code != "200":
+        raise RuntimeError(f"first request answered {code}")
+    return float(total)
 
 
 def curl_blobs(url: str, extra: list, parallel: int) -> tuple[int, float, int]:
@@ -247,7 +297,146 @@ def appconnect(url: str, extra: list) -> float:
 
 
 def row(name, direct, proxied, ratio, note=""):
-    print(f"| {name:<44} | {direct:>14} | {proxied:>14} | {ratio:>10} | {note}")
+    print(f"| {name:<46} | {direct:>12} | {proxied:>14} | {ratio:>12} | {note}")
+
+
+def setup_registry(work: Path, ca: LabCA):
+    """The registry with one manifest (a small config blob and one BLOB_MIB layer); returns it and the
+    layer's digest."""
+    cert, key = ca.leaf("registry")
+    reg = Registry(work, cert, key, ca.cert_path)
+    config_blob = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    config_digest = reg.push_blob(config_blob)
+    blob = os.urandom(BLOB_MIB << 20)
+    blob_digest = reg.push_blob(blob)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": len(config_blob), "digest": config_digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(blob), "digest": blob_digest}],
+    }).encode()
+    reg.push_manifest("v1", manifest)
+    return reg, blob_digest
+
+
+def small_rounds(work, proxy, reg, sni_port, audit, path):
+    """(a): ROUNDS interleaved direct/proxied wrk runs at 32 connections; per-round figures."""
+    out = []
+    for _ in range(ROUNDS):
+        d, p, cpu, handled, s0, s1 = small_leg(work, proxy, reg, sni_port, audit, path, 32, SMALL_SECONDS)
+        out.append({"direct": d, "proxied": p, "cpu": cpu, "handled": handled, "sockets": (s0, s1)})
+    return out
+
+
+def blob_rounds(proxy, blob_url, direct_extra, proxy_extra):
+    """(b): BLOB_ROUNDS interleaved rounds of 4 parallel downloads; totals."""
+    t = {"dbytes": 0, "dwall": 0.0, "pbytes": 0, "pwall": 0.0, "pcpu": 0.0, "failures": 0}
+    for _ in range(BLOB_ROUNDS):
+        b, w, f = curl_blobs(blob_url, direct_extra, 4)
+        t["dbytes"], t["dwall"], t["failures"] = t["dbytes"] + b, t["dwall"] + w, t["failures"] + f
+        c0 = cpu_seconds(proxy.pid)
+        b, w, f = curl_blobs(blob_url, proxy_extra, 4)
+        t["pcpu"] += cpu_seconds(proxy.pid) - c0
+        t["pbytes"], t["pwall"], t["failures"] = t["pbytes"] + b, t["pwall"] + w, t["failures"] + f
+    return t
+
+
+def leaf_times(proxy_extra, direct_extra):
+    """(d): TLS-ready time for a host never seen (leaf minted) and the same host again."""
+    new_hosts, seen_hosts, direct_tls = [], [], []
+    for i in range(10):
+        url = f"https://{100000000000 + i}.dkr.ecr.us-east-1.amazonaws.com/v2/"
+        new_hosts.append(appconnect(url, proxy_extra))
+        seen_hosts.append(appconnect(url, proxy_extra))
+        direct_tls.append(appconnect(f"https://{HOST}/v2/", direct_extra))
+    return direct_tls, new_hosts, seen_hosts
+
+
+def print_table(exe, reg, work, m):
+    """Every figure of issue 14's table, as ratios to direct, then the supporting detail."""
+    med = statistics.median
+    rps = lambda r: r["requests"] / (r["duration_us"] / 1e6)  # noqa: E731
+    small = m["small"]
+    cpu_us = med(r["cpu"] / max(r["handled"], 1) * 1e6 for r in small)
+    d_rps, p_rps = med(rps(r["direct"]) for r in small), med(rps(r["proxied"]) for r in small)
+    b = m["blobs"]
+    d_mbs, p_mbs = b["dbytes"] / (1 << 20) / b["dwall"], b["pbytes"] / (1 << 20) / b["pwall"]
+    fd, fp = m["first"]
+    first_added = med(p - d for p, d in zip(fp, fd)) * 1000
+    paced = m["paced"]
+    p50 = med(p["p50_us"] - d["p50_us"] for d, p in paced) / 1000
+    p99 = med(p["p99_us"] - d["p99_us"] for d, p in paced) / 1000
+    paced_rps = med(rps(p) for _, p in paced)
+    print(f"\nvpce-proxy bench ({exe}); registry {reg.port}; work dir {work}")
+    print(f"{ROUNDS} interleaved rounds, medians; 2 cores shared by client, proxy and registry\n")
+    print(f"| {'measure':<46} | {'direct':>12} | {'vpce-proxy':>14} | {'vs direct':>12} | target")
+    print(f"|{'-' * 48}|{'-' * 14}|{'-' * 16}|{'-' * 14}|-------")
+    row("small GET, 32 conns: proxy CPU per request", "-", f"{cpu_us:.1f} us", "-", "<= 50 us")
+    row("small GET req/s", f"{d_rps:.0f}", f"{p_rps:.0f}", f"{p_rps / d_rps:.2f} x", ">= 0.95 x")
+    row(f"{BLOB_MIB} MiB blobs, 4 at once: MB/s", f"{d_mbs:.0f}", f"{p_mbs:.0f}", f"{p_mbs / d_mbs:.2f} x",
+        ">= 0.75 x")
+    row("blob proxy CPU per GB", "-", f"{b['pcpu'] / (b['pbytes'] / 1e9):.2f} s", "-", "<= 0.5 s")
+    row("first request via a fresh proxy: ms", f"{med(fd) * 1000:.2f}", f"{med(fp) * 1000:.2f}",
+        f"+{first_added:.2f} ms", "<= +1 ms")
+    row("peak RSS in the run (VmHWM)", "-", f"{m['peak_rss'] / 1024:.1f} MiB", "-", "<= 24 MiB")
+    row(f"4 conns paced ({paced_rps:.0f} req/s): added p50", f"{med(d['p50_us'] for d, _ in paced) / 1000:.3f} ms",
+        f"{med(p['p50_us'] for _, p in paced) / 1000:.3f} ms", f"+{p50:.3f} ms", "<= +0.2 ms")
+    row("4 conns paced: added p99", f"{med(d['p99_us'] for d, _ in paced) / 1000:.3f} ms",
+        f"{med(p['p99_us'] for _, p in paced) / 1000:.3f} ms", f"+{p99:.3f} ms", "<= +1 ms")
+    print_detail(m, small, b)
+
+
+def print_detail(m, small, b):
+    med = statistics.median
+    print("\ndetail:")
+    errors = sum(r["direct"]["errors"] for r in small), sum(r["proxied"]["errors"] for r in small)
+    print(f"  small GET errors direct/proxied: {errors[0]}/{errors[1]} (+{m['warm']['errors']} in warm-up); "
+          f"proxy handled {sum(r['handled'] for r in small)} requests (audit lines)")
+    s0, s1 = small[-1]["sockets"]
+    print(f"  upstream sockets established/time-wait, last round: {s0['established']}/{s0['time-wait']}"
+          f" -> {s1['established']}/{s1['time-wait']} (pool reuse: open <= 64, few new time-waits)")
+    d1, p1 = m["one"]
+    print(f"  p50 at 1 connection: direct {d1['p50_us'] / 1000:.3f} ms, proxied {p1['p50_us'] / 1000:.3f} ms")
+    print(f"  blob downloads failed: {b['failures']}")
+    print(f"  idle RSS at start {m['idle_rss'] / 1024:.1f} MiB, after the run {m['idle_after'] / 1024:.1f} MiB")
+    direct_tls, new_hosts, seen_hosts = m["leaves"]
+    print(f"  TLS ready: direct {med(direct_tls) * 1000:.2f} ms, proxy new host {med(new_hosts) * 1000:.2f} ms,"
+          f" host seen before {med(seen_hosts) * 1000:.2f} ms")
+    fd, fp = m["first"]
+    print("  first requests (direct / fresh proxy, ms): "
+          + ", ".join(f"{d * 1000:.2f}/{p * 1000:.2f}" for d, p in zip(fd, fp)))
+
+
+def measure(exe, work, procs) -> tuple:
+    ca = LabCA(work / "lab-ca")
+    reg, blob_digest = setup_registry(work, ca)
+    procs.append(reg)
+    connect_port, sni_port = free_port(), free_port()
+    config = proxy_config(work, connect_port, sni_port, reg.port, ca.cert_path)
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    proxy = Proc("vpce-proxy", [str(exe), "run", "--config", str(config)], work / "proxy.log", env=env)
+    procs.append(proxy)
+    started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
+    audit = work / "audit.jsonl"
+    time.sleep(1.0)
+    m = {"idle_rss": status_kb(proxy.pid, "VmRSS")}
+    path = f"/v2/{REPO_NAME}/manifests/v1"
+    m["warm"] = wrk(work, sni_port, 32, 2, path)
+    wrk(work, reg.port, 32, 2, path)
+    m["small"] = small_rounds(work, proxy, reg, sni_port, audit, path)
+    d1, p1, _, _, _, _ = small_leg(work, proxy, reg, sni_port, audit, path, 1, 3)
+    m["one"] = (d1, p1)
+    m["paced"] = [paced_leg(work, reg, sni_port, path, PACED_SECONDS) for _ in range(ROUNDS)]
+    blob_url = f"https://{HOST}/v2/{REPO_NAME}/blobs/{blob_digest}"
+    direct_extra = ["--cacert", str(ca.cert_path), "--resolve", f"{HOST}:443:127.0.0.1",
+                    "--connect-to", f"{HOST}:443:127.0.0.1:{reg.port}"]
+    proxy_extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
+    m["blobs"] = blob_rounds(proxy, blob_url, direct_extra, proxy_extra)
+    m["leaves"] = leaf_times(proxy_extra, direct_extra)
+    m["peak_rss"], m["idle_after"] = status_kb(proxy.pid, "VmHWM"), status_kb(proxy.pid, "VmRSS")
+    m["first"] = first_requests(exe, work, reg, ca, path)
+    return reg, m
 
 
 def main() -> int:
@@ -256,93 +445,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="vpce-bench-"))
     procs = []
     try:
-        ca = LabCA(work / "lab-ca")
-        cert, key = ca.leaf("registry")
-        reg = Registry(work, cert, key, ca.cert_path)
-        procs.append(reg)
-        config_digest = reg.push_blob(json.dumps({"architecture": "amd64", "os": "linux"}).encode())
-        blob = os.urandom(BLOB_MIB << 20)
-        blob_digest = reg.push_blob(blob)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                       "size": len(json.dumps({"architecture": "amd64", "os": "linux"})), "digest": config_digest},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                        "size": len(blob), "digest": blob_digest}],
-        }).encode()
-        del blob
-        reg.push_manifest("v1", manifest)
-
-        connect_port, sni_port = free_port(), free_port()
-        config = proxy_config(work, connect_port, sni_port, reg.port, ca.cert_path)
-        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        proxy = Proc("vpce-proxy", [str(exe), "run", "--config", str(config)], work / "proxy.log", env=env)
-        procs.append(proxy)
-        started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
-        audit = work / "audit.jsonl"
-        time.sleep(1.0)
-        idle_rss = status_kb(proxy.pid, "VmRSS")
-
-        manifest_path = f"/v2/{REPO_NAME}/manifests/v1"
-        warm = wrk(work, sni_port, 32, 2, manifest_path)
-        wrk(work, reg.port, 32, 2, manifest_path)
-        d32, p32, cpu32, handled32, sock0, sock1 = small_leg(
-            work, proxy, reg, sni_port, audit, manifest_path, 32, SMALL_SECONDS)
-        d1, p1, _, _, _, _ = small_leg(work, proxy, reg, sni_port, audit, manifest_path, 1, 3)
-
-        blob_url = f"https://{HOST}/v2/{REPO_NAME}/blobs/{blob_digest}"
-        direct_extra = ["--cacert", str(ca.cert_path), "--resolve", f"{HOST}:443:127.0.0.1",
-                        "--connect-to", f"{HOST}:443:127.0.0.1:{reg.port}"]
-        proxy_extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
-        dbytes = dwall = pbytes = pwall = 0.0
-        pcpu = 0.0
-        failures = 0
-        for _ in range(BLOB_ROUNDS):
-            b, w, f = curl_blobs(blob_url, direct_extra, 4)
-            dbytes, dwall, failures = dbytes + b, dwall + w, failures + f
-            c0 = cpu_seconds(proxy.pid)
-            b, w, f = curl_blobs(blob_url, proxy_extra, 4)
-            pcpu += cpu_seconds(proxy.pid) - c0
-            pbytes, pwall, failures = pbytes + b, pwall + w, failures + f
-
-        new_hosts, seen_hosts, direct_tls = [], [], []
-        for i in range(10):
-            url = f"https://{100000000000 + i}.dkr.ecr.us-east-1.amazonaws.com/v2/"
-            new_hosts.append(appconnect(url, proxy_extra))
-            seen_hosts.append(appconnect(url, proxy_extra))
-            direct_tls.append(appconnect(f"https://{HOST}/v2/", direct_extra))
-        peak_rss = status_kb(proxy.pid, "VmHWM")
-        idle_after = status_kb(proxy.pid, "VmRSS")
-
-        mb = 1 << 20
-        print(f"\nvpce-proxy bench ({exe}); registry {reg.port}; work dir {work}")
-        print(f"| {'measure':<44} | {'direct':>14} | {'proxy':>14} | {'ratio':>10} |")
-        print(f"|{'-' * 46}|{'-' * 16}|{'-' * 16}|{'-' * 12}|")
-        rps = lambda r: r["requests"] / (r["duration_us"] / 1e6)  # noqa: E731
-        row("(a) manifest GET x32 conns: requests", d32["requests"], p32["requests"], "",
-            f"proxy handled {handled32} (audit lines)")
-        row("(a) req/s", f"{rps(d32):.0f}", f"{rps(p32):.0f}", f"{rps(p32) / rps(d32):.2f}")
-        row("(a) p50 latency ms (32 conns)", f"{d32['p50_us'] / 1000:.2f}", f"{p32['p50_us'] / 1000:.2f}",
-            f"+{(p32['p50_us'] - d32['p50_us']) / 1000:.2f} ms")
-        row("(a) p50 latency ms (1 conn)", f"{d1['p50_us'] / 1000:.3f}", f"{p1['p50_us'] / 1000:.3f}",
-            f"+{(p1['p50_us'] - d1['p50_us']) / 1000:.3f} ms")
-        row("(a) errors", d32["errors"] + d1["errors"], p32["errors"] + p1["errors"] + warm["errors"], "")
-        row("(a) proxy CPU us/request (target <= 50)", "", f"{cpu32 / max(handled32, 1) * 1e6:.1f}", "")
-        row("(a) upstream sockets est/time-wait before/after", "",
-            f"{sock0['established']}/{sock0['time-wait']}->{sock1['established']}/{sock1['time-wait']}", "",
-            "pool reuse: open <= 64 (pool size), few new time-waits")
-        row(f"(b) blob {BLOB_MIB} MiB x4 x{BLOB_ROUNDS}: MB/s", f"{dbytes / mb / dwall:.0f}",
-            f"{pbytes / mb / pwall:.0f}", f"{(pbytes / pwall) / (dbytes / dwall):.2f}", "target ratio >= 0.50")
-        row("(b) proxy CPU s/GB (target <= 1)", "", f"{pcpu / (pbytes / 1e9):.2f}", "")
-        row("(b) failed downloads", failures, "", "")
-        row("(c) idle RSS MB (start / after run)", "", f"{idle_rss / 1024:.1f} / {idle_after / 1024:.1f}", "",
-            "target < 30")
-        row("(c) peak RSS MB (VmHWM)", "", f"{peak_rss / 1024:.1f}", "")
-        med = statistics.median
-        row("(d) TLS ready ms: new host (leaf minted)", f"{med(direct_tls) * 1000:.2f}",
-            f"{med(new_hosts) * 1000:.2f}", "", "direct = TLS to the registry")
-        row("(d) TLS ready ms: host seen before", "", f"{med(seen_hosts) * 1000:.2f}",
-            f"+{(med(new_hosts) - med(seen_hosts)) * 1000:.2f} ms", "first CONNECT adds (target <= 2)")
+        reg, m = measure(exe, work, procs)
+        print_table(exe, reg, work, m)
         return 0
     finally:
         for p in reversed(procs):
