@@ -117,7 +117,7 @@ pub fn classify_request(data: &[u8]) {
     let body = Some(classify::BodyView { bytes: h.body, complete });
     let classified = |host| classify::classify_host(host, &head, body, Some("123456789123"));
     let Ok(host) = hosts::parse_host(h.host) else { return };
-    let (service, partition, region) = (host.service, host.partition.clone(), host.region.clone());
+    let (service, partition, region) = (host.service, host.partition, host.region.clone());
     let first = classified(host.clone());
     assert_eq!(format!("{first:?}"), format!("{:?}", classified(host)), "classification is reproducible");
     let Ok(c) = first else { return };

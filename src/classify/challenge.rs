@@ -17,8 +17,9 @@ const SERVICE: &str = "ecr.amazonaws.com";
 /// The `WWW-Authenticate` value ECR answers `head` with, when `head` is a registry request without an
 /// `Authorization` header; `None` for every other request (which the policies decide).
 pub fn registry_challenge(head: &RequestHead<'_>) -> Option<String> {
-    let host = parse_host(head.host).ok()?;
-    if host.service != Service::EcrDkr || head.headers.contains_key(AUTHORIZATION) {
+    // The header first: every authenticated request (nearly all of them) is then answered without a
+    // host parse.
+    if head.headers.contains_key(AUTHORIZATION) || parse_host(head.host).ok()?.service != Service::EcrDkr {
         return None;
     }
     let name = normalize(head.host)?;

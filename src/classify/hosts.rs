@@ -4,6 +4,8 @@
 //! "not an endpoint host" rather than a guess: every label is checked, the region must look like a region
 //! and the DNS suffix must belong to the region's partition.
 
+use std::borrow::Cow;
+
 use super::{HostInfo, Refusal, Service};
 use crate::policy::matching::is_account_id;
 
@@ -31,13 +33,21 @@ fn not_endpoint(raw: &str) -> Refusal {
     Refusal(format!("{raw:?} is not an endpoint host (not an ECR API, ECR registry or S3 host name)"))
 }
 
-/// Lowercases, strips a trailing dot and a `:443` port; any other port is not an endpoint.
-pub(crate) fn normalize(raw: &str) -> Option<String> {
+/// Lowercases, strips a trailing dot and a `:443` port; any other port is not an endpoint. Borrows when
+/// the name is lowercase already, as clients send it: this runs several times per request.
+pub(crate) fn normalize(raw: &str) -> Option<Cow<'_, str>> {
     let trimmed = raw.trim();
     let host = trimmed.strip_suffix(":443").unwrap_or(trimmed);
     let host = host.strip_suffix('.').unwrap_or(host);
     let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    ok.then(|| host.to_ascii_lowercase())
+    if !ok {
+        return None;
+    }
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
 /// The partition a region belongs to (`cn-*` aws-cn, `us-gov-*` aws-us-gov, `us-iso-*`, `us-isob-*`).
@@ -91,7 +101,7 @@ fn info(service: Service, region: &str, account: Option<&str>, bucket: Option<St
     HostInfo {
         service,
         region: region.to_string(),
-        partition: partition_of(region).to_string(),
+        partition: partition_of(region),
         account: account.map(str::to_string),
         bucket,
     }

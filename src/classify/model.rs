@@ -76,7 +76,7 @@ pub struct HostInfo {
     /// The region, e.g. `us-east-1`.
     pub region: String,
     /// `aws`, `aws-cn`, `aws-us-gov`, ...
-    pub partition: String,
+    pub partition: &'static str,
     /// The registry account for `ACCT.dkr.ecr...` hosts.
     pub account: Option<String>,
     /// The bucket for virtual-hosted S3 hosts.

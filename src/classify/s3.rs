@@ -62,7 +62,7 @@ pub(crate) fn classify(
     let pairs = query_pairs(query)?;
     let subs = subresources(&pairs)?;
     let (bucket, key) = locate(host, path)?;
-    let p = &host.partition;
+    let p = host.partition;
     let Some(bucket) = bucket else {
         return match (head.method, subs.as_slice(), key.is_empty()) {
             ("GET", [], true) => Ok((perm("s3:ListAllMyBuckets", "*".into()), Vec::new())),
@@ -257,7 +257,7 @@ mod tests {
         let host = HostInfo {
             service: Service::S3,
             region: "us-east-1".into(),
-            partition: "aws".into(),
+            partition: "aws",
             account: None,
             bucket: None,
         };

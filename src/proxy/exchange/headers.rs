@@ -46,34 +46,54 @@ pub(crate) struct TargetError(String);
 
 /// The host the inner request names (`:authority` or `Host`), which must be the tunnel's host: otherwise a
 /// client could CONNECT to an allowed name and send requests for another (domain fronting).
-pub(crate) fn inner_host(uri: &Uri, headers: &HeaderMap, ctx: &ConnCtx) -> Result<String, HostError> {
-    let from_uri = uri.authority().map(|a| a.as_str().to_string());
+/// Borrowed from the request: it runs on every request, and only a refusal needs an owned copy.
+pub(crate) fn inner_host<'a>(
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    ctx: &ConnCtx,
+) -> Result<&'a str, HostError> {
+    let from_uri = uri.authority().map(http::uri::Authority::as_str);
     let mut values = headers.get_all(HOST).iter();
     let from_header = match (values.next(), values.next()) {
         (None, _) => None,
-        (Some(value), None) => Some(value.to_str().map_err(|_| HostError::NotAscii)?.to_string()),
+        (Some(value), None) => Some(value.to_str().map_err(|_| HostError::NotAscii)?),
         (Some(_), Some(_)) => return Err(HostError::Duplicate),
     };
     let host = match (from_uri, from_header) {
-        (Some(a), Some(h)) if !same_host(&a, &h, ctx.port) => {
-            return Err(HostError::Disagrees { header: h, target: a })
+        (Some(a), Some(h)) if !same_host(a, h, ctx.port) => {
+            return Err(HostError::Disagrees { header: h.to_string(), target: a.to_string() })
         }
         (Some(a), _) => a,
         (None, Some(h)) => h,
         (None, None) => return Err(HostError::Missing),
     };
-    if !same_host(&host, &format!("{}:{}", ctx.host, ctx.port), ctx.port) {
-        return Err(HostError::NotTunnel { host, tunnel: ctx.host.clone() });
+    let tunnel = ctx.host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
+    if split_authority(host, ctx.port) != (Caseless(tunnel), ctx.port) {
+        return Err(HostError::NotTunnel { host: host.to_string(), tunnel: ctx.host.clone() });
     }
     Ok(host)
 }
 
 /// `a` and `b` name the same host and port, a missing port meaning `port`.
 fn same_host(a: &str, b: &str, port: u16) -> bool {
-    let split = |s| authority_parts(s).unwrap_or((s.trim_start_matches('[').trim_end_matches(']'), port));
-    let (ha, pa) = split(a);
-    let (hb, pb) = split(b);
-    ha.trim_end_matches('.').eq_ignore_ascii_case(hb.trim_end_matches('.')) && pa == pb
+    split_authority(a, port) == split_authority(b, port)
+}
+
+/// Host (brackets and a trailing dot removed, compared without case) and port, a missing port meaning
+/// `port`.
+fn split_authority(s: &str, port: u16) -> (Caseless<'_>, u16) {
+    let (host, port) = authority_parts(s).unwrap_or((s.trim_start_matches('[').trim_end_matches(']'), port));
+    (Caseless(host.trim_end_matches('.')), port)
+}
+
+/// A host name compared as DNS compares it, without regard to ASCII case.
+#[derive(Debug)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
 }
 
 /// The request as upstream receives it: same method, path and query, headers (including `Host`) and

@@ -54,12 +54,8 @@ async fn exchange(
     head_within_bound(&parts, ctx.state.config.limits.max_header_bytes)?;
     let host = inner_host(&parts.uri, &parts.headers, ctx).map_err(Refused::from)?;
     let auth = ctx.state.live.current();
-    let head = RequestHead {
-        method: parts.method.as_str(),
-        host: &host,
-        path: path(&parts.uri),
-        headers: &parts.headers,
-    };
+    let head =
+        RequestHead { method: parts.method.as_str(), host, path: path(&parts.uri), headers: &parts.headers };
     // Before anything reads the request as the method it claims to be (ARCHITECTURE.md §4).
     check_method_override(&head).map_err(Refused::from)?;
     if let Some(challenge) = registry_challenge(&head) {
