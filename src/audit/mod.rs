@@ -13,13 +13,13 @@ mod ids;
 mod line;
 mod recent;
 mod record;
+mod sink;
 
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -27,6 +27,9 @@ use crate::config::AuditConfig;
 
 pub use recent::{Kept, Recent, BYTES_PER_DECISION};
 pub use record::{AuditRecord, Authorization, Disposition, Drift, Failure, ShadowDecision};
+pub use sink::{BUFFER_BYTES, FLUSH_INTERVAL};
+
+use sink::Sink;
 
 /// Why the audit log could not be opened at start-up (a write error later never fails a request).
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +41,13 @@ pub struct AuditError {
     pub source: std::io::Error,
 }
 
-/// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
-/// crash loses at most the line being written; and, with the admin listener on, the decision viewer's
+/// Where audit lines go: one locked buffer, so lines never interleave, committed in groups (a crash
+/// loses at most [`FLUSH_INTERVAL`] of lines, a clean shutdown none: see `sink`); and, with the admin listener on, the decision viewer's
 /// ring of recent records ([`Recent`]), which gets the very same line.
 pub struct AuditLog {
-    sink: Option<Mutex<BufWriter<Box<dyn Write + Send>>>>,
+    sink: Option<Sink>,
     /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
     path: Option<PathBuf>,
-    failed: AtomicBool,
     recent: Option<Arc<Recent>>,
 }
 
@@ -65,7 +67,7 @@ impl Default for AuditLog {
 impl AuditLog {
     /// An audit log that drops every record (tests, or `[audit] enabled = false`).
     pub fn disabled() -> AuditLog {
-        AuditLog { sink: None, path: None, failed: AtomicBool::new(false), recent: None }
+        AuditLog { sink: None, path: None, recent: None }
     }
 
     /// Opens the log the config asks for: stdout, or a file appended to and created with mode 0600
@@ -85,22 +87,13 @@ impl AuditLog {
     /// away (called on SIGHUP); pending lines are flushed to the old file first. No-op for stdout.
     pub fn reopen(&self) -> Result<(), AuditError> {
         let (Some(sink), Some(path)) = (&self.sink, &self.path) else { return Ok(()) };
-        let file = open_append(path)?;
-        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = writer.flush();
-        *writer = BufWriter::new(Box::new(file));
-        self.failed.store(false, Ordering::Relaxed);
+        sink.replace(Box::new(open_append(path)?));
         Ok(())
     }
 
     /// An audit log writing to any sink; lets tests and embedders capture lines without a file.
     pub fn to_writer(writer: Box<dyn Write + Send>) -> AuditLog {
-        AuditLog {
-            sink: Some(Mutex::new(BufWriter::new(writer))),
-            path: None,
-            failed: AtomicBool::new(false),
-            recent: None,
-        }
+        AuditLog { sink: Some(Sink::new(writer)), path: None, recent: None }
     }
 
     /// Also hands every record to the decision viewer's ring (the admin listener is on).
@@ -122,7 +115,7 @@ impl AuditLog {
         let mut line = record.to_json_line(OffsetDateTime::now_utc());
         if let Some(sink) = &self.sink {
             line.push(b'\n');
-            self.append(sink, &line);
+            sink.append(&line);
             line.pop();
         }
         if let Some(recent) = &self.recent {
@@ -130,14 +123,10 @@ impl AuditLog {
         }
     }
 
-    fn append(&self, sink: &Mutex<BufWriter<Box<dyn Write + Send>>>, line: &[u8]) {
-        let mut writer = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = writer.write_all(line).and_then(|()| writer.flush());
-        drop(writer);
-        if let Err(error) = result {
-            if !self.failed.swap(true, Ordering::Relaxed) {
-                eprintln!("vpce-proxy: audit log write failed (further failures not reported): {error}");
-            }
+    /// Writes every line not yet written (shutdown, and tests that read the file at once).
+    pub fn flush(&self) {
+        if let Some(sink) = &self.sink {
+            sink.flush();
         }
     }
 }

@@ -245,7 +245,7 @@ impl Authorize for Scripted {
         let host = HostInfo {
             service: Service::EcrDkr,
             region: "us-east-1".into(),
-            partition: "aws".into(),
+            partition: "aws",
             account: Some("123456789012".into()),
             bucket: None,
         };
@@ -308,6 +308,7 @@ impl std::io::Write for SharedBuf {
 impl Proxy {
     /// The audit lines written so far, parsed.
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        self.state.audit.flush(); // lines are committed in groups; a test reads them at once
         let text = String::from_utf8(self.audit.lock().unwrap().clone()).unwrap();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
