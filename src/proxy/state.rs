@@ -12,6 +12,7 @@ use crate::config::Config;
 
 use super::listen::ConnLimits;
 use super::tls::certs::{CertError, CertStore};
+use super::tls::premint;
 use super::upstream::{Upstream, UpstreamError};
 
 /// Why the edge could not start.
@@ -51,6 +52,7 @@ impl ProxyState {
         audit: Arc<AuditLog>,
     ) -> Result<ProxyState, StartError> {
         let certs = Arc::new(CertStore::open(&config.ca.dir, config.ca.leaf_cache_size)?);
+        certs.premint(&premint::names(&config))?;
         let upstream = Upstream::new(&config)?;
         let limits = ConnLimits::new(&config.limits);
         Ok(ProxyState { config, live, certs, metrics, audit, upstream, limits })

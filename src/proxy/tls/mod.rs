@@ -4,6 +4,7 @@
 
 mod accept;
 pub mod certs;
+pub(crate) mod premint;
 
 use std::sync::Arc;
 
