@@ -16,11 +16,6 @@ use super::exchange::{serve_http, ConnCtx};
 use super::state::ProxyState;
 use crate::authorize::ConnFacts;
 
-/// Bytes read from a socket at once under TLS. rustls asks its transport for 4 KiB at a time, so a 64 MiB
-/// layer took 16,384 reads per leg; a read-ahead buffer of two full TLS records takes a quarter of that
-/// in syscalls and wake-ups, for 32 KiB per connection and leg (bounded by `limits.max_connections`).
-pub(crate) const READ_AHEAD: usize = 32 * 1024;
-
 /// Terminates TLS on `io` and serves its requests. `target` is the CONNECT host; `None` on the SNI
 /// listener, where the ClientHello's server name says which endpoint is meant.
 pub(crate) async fn terminate<IO>(
@@ -34,7 +29,6 @@ pub(crate) async fn terminate<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let client = facts.client;
-    let io = tokio::io::BufReader::with_capacity(READ_AHEAD, io);
     let accepted = match accept::accept(io, target, &state).await {
         Ok(accepted) => accepted,
         Err(e) => {
