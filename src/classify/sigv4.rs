@@ -152,7 +152,7 @@ pub(crate) fn verify(
     let canonical = canonical_request(sig, head, body)?;
     let scope = format!("{}/{}/{}/aws4_request", sig.date, sig.region, sig.service);
     let to_sign = format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical)));
-    let key = signing_key(secret, &sig.date, &sig.region, &sig.service);
+    let key = cached_signing_key(secret, &sig.date, &sig.region, &sig.service);
     let expected = hmac(&key, to_sign.as_bytes());
     let given = hex::decode(&sig.signature).map_err(|_| bad("Signature is not hex"))?;
     if bool::from(expected.as_slice().ct_eq(&given)) {
@@ -184,6 +184,35 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     hmac(&k_service, b"aws4_request")
+}
+
+/// The signing keys this thread derived last: a key changes only with the secret, the day, the region and
+/// the service, and deriving one is four HMACs, a tenth of a signed request's authorization. Per thread,
+/// so no lock; a few entries, so a proxy serving several principals or regions still hits.
+const CACHED_KEYS: usize = 8;
+
+/// (secret, date, region, service) and the key derived from them.
+type CachedKey = (String, String, String, String, Vec<u8>);
+
+thread_local! {
+    static SIGNING_KEYS: std::cell::RefCell<Vec<CachedKey>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`signing_key`], from this thread's cache when it derived the same key before.
+fn cached_signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+    SIGNING_KEYS.with(|cell| {
+        let mut keys = cell.borrow_mut();
+        let same = |(s, d, r, v, _): &CachedKey| s == secret && d == date && r == region && v == service;
+        if let Some((.., key)) = keys.iter().find(|k| same(k)) {
+            return key.clone();
+        }
+        let key = signing_key(secret, date, region, service);
+        if keys.len() == CACHED_KEYS {
+            keys.remove(0);
+        }
+        keys.push((secret.into(), date.into(), region.into(), service.into(), key.clone()));
+        key
+    })
 }
 
 /// The canonical request: method, URI, query, headers, signed header list, payload hash.
@@ -328,6 +357,26 @@ mod tests {
             );
             verify(&sig, &head, None, SECRET).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_cached_signing_key_is_the_derived_one_and_follows_every_input() {
+        let derive = |s, d, r, v| (signing_key(s, d, r, v), cached_signing_key(s, d, r, v));
+        for (secret, date, region, service) in [
+            ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam"),
+            ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam"),
+            ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150831", "us-east-1", "iam"),
+            ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "eu-west-1", "iam"),
+            ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "ecr"),
+            ("another-secret", "20150830", "us-east-1", "iam"),
+        ] {
+            let (derived, cached) = derive(secret, date, region, service);
+            assert_eq!(derived, cached, "{secret} {date} {region} {service}");
+        }
+        // AWS SigV4 documentation, "Create a signing key": the example's kSigning.
+        let key =
+            cached_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam");
+        assert_eq!(hex::encode(key), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
     }
 
     #[test]
