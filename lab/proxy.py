@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .procs import LabError, Proc, announced_port
 
-# The proxy commits audit lines in groups, at most [audit] FLUSH_INTERVAL (5 ms) after a request ends
-# (ARCHITECTURE.md §7); a reader waits this long first, so it sees every line of what it just did.
+# The proxy writes a request's audit line when its response body is dropped, which may trail the client's
+# close by a moment; a reader waits this long first, so it sees every line of what it just did.
 AUDIT_SETTLE_SECONDS = 0.05
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ use crate::config::AuditConfig;
 
 pub use recent::{Kept, Recent, BYTES_PER_DECISION};
 pub use record::{AuditRecord, Authorization, Disposition, Drift, Failure, ShadowDecision};
-pub use sink::{BUFFER_BYTES, FLUSH_INTERVAL};
+pub use sink::BUFFER_BYTES;
 
 use sink::Sink;
 
@@ -41,8 +41,8 @@ pub struct AuditError {
     pub source: std::io::Error,
 }
 
-/// Where audit lines go: one locked buffer, so lines never interleave, committed in groups (a crash
-/// loses at most [`FLUSH_INTERVAL`] of lines, a clean shutdown none: see `sink`); and, with the admin listener on, the decision viewer's
+/// Where audit lines go: one locked, buffered writer, written out per line so lines never interleave and
+/// a crash loses at most the line being written (`sink` says why not in groups); and, with the admin listener on, the decision viewer's
 /// ring of recent records ([`Recent`]), which gets the very same line.
 pub struct AuditLog {
     sink: Option<Sink>,
@@ -123,7 +123,7 @@ impl AuditLog {
         }
     }
 
-    /// Writes every line not yet written (shutdown, and tests that read the file at once).
+    /// Writes anything still buffered (shutdown; lines are written as they come otherwise).
     pub fn flush(&self) {
         if let Some(sink) = &self.sink {
             sink.flush();
