@@ -1,0 +1,103 @@
+"""scripts/ab: CPU per request of two or more proxy builds, side by side in one run (ARCHITECTURE.md §7).
+
+Not a test: it prints figures. One registry; one proxy per variant (`NAME=BINARY[:WORKERS]`, WORKERS
+sets TOKIO_WORKER_THREADS); 3 interleaved rounds, each variant in turn, of wrk at 32 connections
+(saturating) and at 4 connections paced to about 200 req/s. Per variant: proxy CPU per request (from
+/proc/PID/stat over its audit lines) for both loads, and context switches per request at 32 connections
+(perf stat -e context-switches). Interleaving is what makes two builds comparable on a shared machine,
+where one build's figures move by 15 % from run to run. Every process is stopped by PID.
+
+    python3 scripts/ab.py base=/tmp/old/vpce-proxy new=target/release/vpce-proxy
+"""
+
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("BENCH_BLOB_MIB", "1")
+spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parent / "bench.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+ROUNDS, SECONDS = 3, 6
+PATH = f"/v2/{bench.REPO_NAME}/manifests/v1"
+
+
+def start(work, reg, ca, name, exe, workers):
+    connect_port, sni_port = bench.free_port(), bench.free_port()
+    home = work / name
+    home.mkdir()
+    config = bench.proxy_config(home, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=work / "proxy-ca")
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    env["TOKIO_WORKER_THREADS"] = workers
+    proxy = bench.Proc(name, [exe, "run", "--config", str(config)], home / "proxy.log", env=env)
+    bench.started(lambda: (bench.wait_port(connect_port, proxy), bench.wait_port(sni_port, proxy)), proxy)
+    return proxy, sni_port, home / "audit.jsonl"
+
+
+def one_leg(work, proxy, port, audit, connections, delay_ms, count_switches):
+    cpu0, lines0 = bench.cpu_seconds(proxy.pid), bench.lines(audit)
+    out = work / "switches.txt"
+    stat = None
+    if count_switches:
+        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "context-switches", "-p", str(proxy.pid),
+                                 "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bench.wrk(work, port, connections, SECONDS, PATH, delay_ms=delay_ms)
+    time.sleep(0.1)
+    handled = max(bench.lines(audit) - lines0, 1)
+    cpu_us = (bench.cpu_seconds(proxy.pid) - cpu0) / handled * 1e6
+    switches = None
+    if stat:
+        stat.send_signal(2)
+        stat.wait(timeout=30)
+        for line in out.read_text().splitlines():
+            if "context-switches" in line and line.split(",")[0].isdigit():
+                switches = int(line.split(",")[0]) / handled
+    return cpu_us, switches
+
+
+def main() -> int:
+    variants = [arg.split("=", 1) for arg in sys.argv[1:]]
+    if not variants or any(len(v) != 2 for v in variants):
+        print(__doc__)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="vpce-ab-"))
+    procs, proxies = [], {}
+    try:
+        ca = bench.LabCA(work / "lab-ca")
+        reg, _ = bench.setup_registry(work, ca)
+        procs.append(reg)
+        for name, spec_ in variants:
+            exe, _, workers = spec_.partition(":")
+            proxies[name] = start(work, reg, ca, name, exe, workers or str(os.cpu_count() or 2))
+            procs.append(proxies[name][0])
+        for proxy, port, _ in proxies.values():
+            bench.wrk(work, port, 32, 2, PATH)
+        results = {name: {"sat": [], "paced": [], "switches": []} for name in proxies}
+        for _ in range(ROUNDS):
+            for name, (proxy, port, audit) in proxies.items():
+                cpu, switches = one_leg(work, proxy, port, audit, 32, 0, True)
+                results[name]["sat"].append(cpu)
+                results[name]["switches"].append(switches or 0.0)
+                results[name]["paced"].append(one_leg(work, proxy, port, audit, 4, 20, False)[0])
+        med = statistics.median
+        print(f"{ROUNDS} interleaved rounds of {SECONDS} s; medians (each round in brackets)")
+        for name, r in results.items():
+            print(f"{name:>12}: 32 conns {med(r['sat']):6.1f} us/request {[round(x) for x in r['sat']]}; "
+                  f"paced {med(r['paced']):6.1f} us/request {[round(x) for x in r['paced']]}; "
+                  f"context switches {med(r['switches']):.2f}/request")
+        return 0
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
