@@ -75,4 +75,4 @@ class OpsProxy(Proxy):
 
     def audit_lines(self) -> list:
         """Raw audit lines (every one must be JSON; the tests check that themselves)."""
-        return self.audit_text().splitlines()
+        return self.audit.read_text(errors="replace").splitlines() if self.audit.exists() else []

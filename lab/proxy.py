@@ -7,15 +7,10 @@ it; only the `[[upstream]]` routes differ from production, sending AWS host name
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .procs import LabError, Proc, announced_port
-
-# The proxy writes a request's audit line when its response body is dropped, which may trail the client's
-# close by a moment; a reader waits this long first, so it sees every line of what it just did.
-AUDIT_SETTLE_SECONDS = 0.05
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,16 +151,11 @@ class Proxy:
         """The proxy CA clients must trust (created by the proxy on first run)."""
         return self.ca_dir / "ca.crt"
 
-    def audit_text(self) -> str:
-        """The audit file as written, once the group commit window of what came before has passed."""
-        time.sleep(AUDIT_SETTLE_SECONDS)
-        return self.audit.read_text(errors="replace") if self.audit.exists() else ""
-
     def audit_records(self) -> list:
         """The proxy's audit log (one JSON object per decision), parsed; unparsable lines are skipped."""
         records = []
         if self.audit.exists():
-            for line in self.audit_text().splitlines():
+            for line in self.audit.read_text(errors="replace").splitlines():
                 try:
                     records.append(json.loads(line))
                 except ValueError:

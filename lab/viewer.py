@@ -221,7 +221,7 @@ def crafted_s3_delete(proxy, key: str, host: str = BUCKET_HOST) -> int:
 
 def raw_audit_lines(proxy) -> list:
     """The audit file's lines as written (the raw characters, before any JSON parsing)."""
-    return proxy.audit_text().splitlines()
+    return proxy.audit.read_text(errors="replace").splitlines() if proxy.audit.exists() else []
 
 
 def api_get(proxy, path: str):

@@ -49,7 +49,6 @@ fn concurrent_writers_produce_whole_json_lines_in_a_0600_file() {
         })
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
-    log.flush();
 
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines = text.lines();
@@ -71,7 +70,6 @@ fn a_new_audit_file_is_created_readable_only_by_its_owner() {
     let path = dir.path().join("new.log");
     let log = AuditLog::from_config(&AuditConfig { enabled: true, path: Some(path.clone()) }).unwrap();
     log.write(record(0, 1));
-    log.flush();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
@@ -107,7 +105,6 @@ fn reopen_follows_a_rotation_by_rename() {
     log.write(record(0, 2));
     log.reopen().unwrap();
     log.write(record(0, 3));
-    log.flush();
     let ids = |p: &std::path::Path| -> Vec<String> {
         let text = std::fs::read_to_string(p).unwrap();
         text.lines()

@@ -102,7 +102,6 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     let expected = hex::encode(sha2::Sha256::digest(std::fs::read(&policy).unwrap()));
     assert_eq!(loaded.health.hashes()["ecr.dkr"].sha256, expected);
     audit.write(AuditRecord { request_id: "after".into(), ..AuditRecord::default() });
-    audit.flush();
     let reopened = std::fs::read_to_string(&audit_path).unwrap();
     assert!(reopened.contains("\"requestID\":\"after\"") && !reopened.contains("before"), "{reopened}");
 

@@ -137,13 +137,13 @@ impl AuthorizationLine<'_> {
     }
 }
 
-/// `"name":value`, with the comma when it is not the object's first member.
 /// A number's digits, written in place (no string per number: this runs three times per line).
 fn decimal(out: &mut Vec<u8>, n: u64) {
     use std::io::Write;
     let _ = write!(out, "{n}");
 }
 
+/// `"name":value`, with the comma when it is not the object's first member.
 fn field(out: &mut Vec<u8>, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
     if out.last() != Some(&b'{') {
         out.push(b',');

@@ -27,7 +27,6 @@ use crate::config::AuditConfig;
 
 pub use recent::{Kept, Recent, BYTES_PER_DECISION};
 pub use record::{AuditRecord, Authorization, Disposition, Drift, Failure, ShadowDecision};
-pub use sink::BUFFER_BYTES;
 
 use sink::Sink;
 
@@ -41,9 +40,9 @@ pub struct AuditError {
     pub source: std::io::Error,
 }
 
-/// Where audit lines go: one locked, buffered writer, written out per line so lines never interleave and
-/// a crash loses at most the line being written (`sink` says why not in groups); and, with the admin listener on, the decision viewer's
-/// ring of recent records ([`Recent`]), which gets the very same line.
+/// Where audit lines go: one locked, buffered writer, flushed per line so lines never interleave and a
+/// crash loses at most the line being written (`sink` says why not in groups); and, with the admin
+/// listener on, the decision viewer's ring of recent records ([`Recent`]), which gets the very same line.
 pub struct AuditLog {
     sink: Option<Sink>,
     /// The file appended to, so [`AuditLog::reopen`] can follow a log rotation; `None` for stdout.
@@ -120,13 +119,6 @@ impl AuditLog {
         }
         if let Some(recent) = &self.recent {
             recent.keep(bytes::Bytes::from(line), record);
-        }
-    }
-
-    /// Writes anything still buffered (shutdown; lines are written as they come otherwise).
-    pub fn flush(&self) {
-        if let Some(sink) = &self.sink {
-            sink.flush();
         }
     }
 }

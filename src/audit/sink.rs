@@ -11,10 +11,6 @@ use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The buffer's size: one line is written with one `write`, however long it is (a line is at most a few
-/// KiB).
-pub const BUFFER_BYTES: usize = 64 * 1024;
-
 type Writer = BufWriter<Box<dyn Write + Send>>;
 
 /// The locked writer, and whether a failure was already reported.
@@ -27,10 +23,7 @@ pub(crate) struct Sink {
 impl Sink {
     /// A sink writing to `writer`.
     pub(crate) fn new(writer: Box<dyn Write + Send>) -> Sink {
-        Sink {
-            writer: Mutex::new(BufWriter::with_capacity(BUFFER_BYTES, writer)),
-            failed: AtomicBool::new(false),
-        }
+        Sink { writer: Mutex::new(BufWriter::new(writer)), failed: AtomicBool::new(false) }
     }
 
     /// Writes one whole line (the lock keeps lines from interleaving).
@@ -41,17 +34,11 @@ impl Sink {
         self.report(result);
     }
 
-    /// Writes anything still buffered (after a failed write); a no-op otherwise.
-    pub(crate) fn flush(&self) {
-        let result = self.lock().flush();
-        self.report(result);
-    }
-
     /// Writes what is buffered to the old writer, then switches to `writer` (a reopened file).
     pub(crate) fn replace(&self, writer: Box<dyn Write + Send>) {
         let mut guard = self.lock();
         let _ = guard.flush();
-        *guard = BufWriter::with_capacity(BUFFER_BYTES, writer);
+        *guard = BufWriter::new(writer);
         self.failed.store(false, Ordering::Relaxed);
     }
 

@@ -119,7 +119,6 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
         let _ = task.await;
     }
     let _ = reloads.await;
-    state.audit.flush(); // group commit: the last few milliseconds of lines, before the process ends
     eprintln!("vpce-proxy: stopped");
     Ok(())
 }

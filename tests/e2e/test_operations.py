@@ -255,7 +255,7 @@ def test_docker_push_audit_has_one_line_per_request_and_no_secret(lab, stories):
     CloudTrail-like keys, and neither the token, the Basic value, the SigV4 secret nor a signature appears."""
     proxy = lab.proxy
     stories.dockerd()  # started (and an image imported) before the counting window opens
-    audit_before = len(proxy.audit_text().splitlines())
+    audit_before = len(proxy.audit.read_text().splitlines()) if proxy.audit.exists() else 0
     registry_before = len(lab.registry.access_log())
 
     token = clients.aws(proxy, DEV, ["ecr", "get-authorization-token"])
@@ -265,7 +265,7 @@ def test_docker_push_audit_has_one_line_per_request_and_no_secret(lab, stories):
     pushed = stories.docker_push(DEV, ref)
     assert pushed.allowed, pushed.text
 
-    new_lines = proxy.audit_text().splitlines()[audit_before:]
+    new_lines = proxy.audit.read_text().splitlines()[audit_before:]
     records = audit_records(new_lines)
     for r in records:
         assert AUDIT_KEYS <= r.keys(), r
@@ -284,7 +284,7 @@ def test_docker_push_audit_has_one_line_per_request_and_no_secret(lab, stories):
     assert any(r.get("action") == "ecr:GetAuthorizationToken" for r in records)
     assert all(r["userIdentity"]["arn"] == DEV.arn for r in to_registry if r.get("action"))
 
-    whole = proxy.audit_text()
+    whole = proxy.audit.read_text()
     basic = base64.b64encode(f"{DEV.registry_user}:{DEV.token}".encode()).decode()
     for secret in [DEV.token, basic, DEV.secret, ecr_token, base64.b64decode(ecr_token).decode().split(":", 1)[1],
                    "Signature=", "X-Amz-Signature", "AWS4-HMAC-SHA256", "Basic "]:
@@ -385,7 +385,7 @@ def test_proxy_authentication_maps_credentials_to_principals_and_refuses_others(
     assert [r["userIdentity"]["arn"] for r in described_lines] == [DEV.arn]
     refusals = [r for r in records if r["decision"] == "Refused"]
     assert len(refusals) == 4 and all("proxy authentication required" in r["errorMessage"] for r in refusals)
-    text = proxy.audit_text()
+    text = proxy.audit.read_text()
     assert "pr0xy-pa55" not in text and "str4nger-pa55" not in text
 
 

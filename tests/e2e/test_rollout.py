@@ -41,12 +41,12 @@ def test_record_generate_replay_enforce_and_shadow(rollout):
     assert all("errorCode" not in r for r in refused_but_sent)
     assert proxy.metric('would_deny_total{service="ecr.api",action="ecr:DescribeImages"}') >= 1
     secrets = [DEV.secret, DEV.token, "Signature=", "AWS4-HMAC-SHA256", "Basic "]
-    text = proxy.audit_text()
+    text = proxy.audit.read_text()
     assert not [s for s in secrets if s in text], "no credential in the audit log"
 
     # 2. Generate one policy per service; each validates with no finding at all.
     audit = rollout.work / "recorded.jsonl"
-    audit.write_text(proxy.audit_text())
+    audit.write_text(proxy.audit.read_text())
     generated, files = {}, {}
     for service in SERVICES:
         generated[service], notes, files[service] = rollout.generate(audit, service)
