@@ -29,14 +29,10 @@ PATH = f"/v2/{bench.REPO_NAME}/manifests/v1"
 
 
 def start(work, reg, ca, name, exe, workers):
-    connect_port, sni_port = bench.free_port(), bench.free_port()
     home = work / name
     home.mkdir()
-    config = bench.proxy_config(home, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=work / "proxy-ca")
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-    env["TOKIO_WORKER_THREADS"] = workers
-    proxy = bench.Proc(name, [exe, "run", "--config", str(config)], home / "proxy.log", env=env)
-    bench.started(lambda: (bench.wait_port(connect_port, proxy), bench.wait_port(sni_port, proxy)), proxy)
+    env = {"TOKIO_WORKER_THREADS": workers}
+    proxy, _, sni_port = bench.start_proxy(exe, home, reg, ca, work / "proxy-ca", name=name, env_extra=env)
     return proxy, sni_port, home / "audit.jsonl"
 
 
@@ -93,10 +89,7 @@ def main() -> int:
                   f"context switches {med(r['switches']):.2f}/request")
         return 0
     finally:
-        for p in reversed(procs):
-            p.stop()
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
+        bench.stop_all(procs, work)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,28 @@ path = "{work / 'audit.jsonl'}"
     return path
 
 
+def start_proxy(exe, home: Path, reg, ca, ca_dir: Path, name="vpce-proxy", env_extra=None):
+    """The proxy binary `exe` on bench's config in `home` (its audit file `home/audit.jsonl`, its CA in
+    `ca_dir`), started and listening; returns (process, CONNECT port, SNI port)."""
+    connect_port, sni_port = free_port(), free_port()
+    config = proxy_config(home, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=ca_dir)
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
+    env.update(env_extra or {})
+    proxy = Proc(name, [str(exe), "run", "--config", str(config)], home / "proxy.log", env=env)
+    started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
+    return proxy, connect_port, sni_port
+
+
+def stop_all(procs: list, work: Path, keep: bool = False) -> None:
+    """Stops `procs` by PID, newest first, then removes `work` unless it is to be kept."""
+    for p in reversed(procs):
+        p.stop()
+    if keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def wrk(work: Path, port: int, connections: int, seconds: int, path: str, delay_ms: int = 0) -> dict:
     """wrk against `port`; with `delay_ms`, each connection waits that long between requests (a paced,
     open-ended load instead of a saturating one)."""
@@ -245,16 +267,12 @@ def first_requests(exe, work, reg, ca, path, rounds=5):
     """(f): `rounds` times, start a fresh proxy (the CA already exists, as on any restart), then time one
     request through it with curl; and one request on a fresh direct connection. Seconds, per round."""
     proxied, direct = [], []
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     url = f"https://{HOST}{path}"
     for i in range(rounds):
-        connect_port, sni_port = free_port(), free_port()
         fresh = work / f"fresh-{i}"
         fresh.mkdir()
-        config = proxy_config(fresh, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=work / "proxy-ca")
-        proxy = Proc(f"fresh-proxy-{i}", [str(exe), "run", "--config", str(config)], fresh / "proxy.log", env=env)
+        proxy, connect_port, _ = start_proxy(exe, fresh, reg, ca, work / "proxy-ca", name=f"fresh-proxy-{i}")
         try:
-            started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
             extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
             proxied.append(curl_total(url, extra))
         finally:
@@ -412,12 +430,8 @@ def measure(exe, work, procs) -> tuple:
     ca = LabCA(work / "lab-ca")
     reg, blob_digest = setup_registry(work, ca)
     procs.append(reg)
-    connect_port, sni_port = free_port(), free_port()
-    config = proxy_config(work, connect_port, sni_port, reg.port, ca.cert_path)
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-    proxy = Proc("vpce-proxy", [str(exe), "run", "--config", str(config)], work / "proxy.log", env=env)
+    proxy, connect_port, sni_port = start_proxy(exe, work, reg, ca, work / "proxy-ca")
     procs.append(proxy)
-    started(lambda: (wait_port(connect_port, proxy), wait_port(sni_port, proxy)), proxy)
     audit = work / "audit.jsonl"
     time.sleep(1.0)
     m = {"idle_rss": status_kb(proxy.pid, "VmRSS")}
@@ -449,12 +463,7 @@ def main() -> int:
         print_table(exe, reg, work, m)
         return 0
     finally:
-        for p in reversed(procs):
-            p.stop()
-        if keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_all(procs, work, keep)
 
 
 if __name__ == "__main__":

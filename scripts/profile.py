@@ -155,12 +155,8 @@ def main() -> int:
         ca = bench.LabCA(work / "lab-ca")
         reg, _ = bench.setup_registry(work, ca)
         procs.append(reg)
-        connect_port, sni_port = bench.free_port(), bench.free_port()
-        config = bench.proxy_config(work, connect_port, sni_port, reg.port, ca.cert_path)
-        env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-        proxy = bench.Proc("vpce-proxy", [str(exe), "run", "--config", str(config)], work / "proxy.log", env=env)
+        proxy, _, sni_port = bench.start_proxy(exe, work, reg, ca, work / "proxy-ca")
         procs.append(proxy)
-        bench.started(lambda: (bench.wait_port(connect_port, proxy), bench.wait_port(sni_port, proxy)), proxy)
         audit, path = work / "audit.jsonl", f"/v2/{bench.REPO_NAME}/manifests/v1"
         bench.wrk(work, sni_port, 32, 2, path)
         args = (work, proxy, reg, sni_port, audit, path)
@@ -172,10 +168,7 @@ def main() -> int:
         report(cpu_split(*args), perf_profile(*args), syscalls(*args), allocations(*args))
         return 0
     finally:
-        for p in reversed(procs):
-            p.stop()
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
+        bench.stop_all(procs, work)
 
 
 if __name__ == "__main__":
