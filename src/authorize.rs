@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 mod trace;
 
@@ -16,7 +15,7 @@ use trace::Decider;
 pub use trace::{Explanation, PolicyTrace, ShadowExplanation};
 
 use crate::audit::Authorization;
-use crate::bindings::Bindings;
+use crate::bindings::{now_secs, Bindings};
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
     classify_host, content_length, hosts, BodyView, Classification, Permission, PrincipalSource, Refusal,
@@ -75,21 +74,17 @@ pub struct Authorizer {
     directory: Directory,
     /// Repository policies by repository ARN (the resource layer).
     repository_policies: HashMap<String, Policy>,
-    /// Registry tokens learned from GetAuthorizationToken responses, carried over on reload.
-    bindings: Bindings,
+    /// Registry tokens learned from GetAuthorizationToken responses; one for the process, shared by
+    /// every authorizer a reload builds.
+    bindings: Arc<Bindings>,
     endpoint: Endpoint,
     max_body: usize,
-}
-
-/// Seconds since the epoch; a clock before 1970 reads as 0.
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Authorizer {
     /// The authorizer for `config` deciding with `policies`, which [`crate::load`] read, linted and
     /// compiled from that config's files (so what decides is what `/healthz` hashed). It starts with no
-    /// learned registry tokens; a reload hands them over with [`Authorizer::adopt_learned`].
+    /// learned registry tokens of its own; the proxy gives it the process's with [`Authorizer::with_bindings`].
     pub fn new(config: &Config, policies: LoadedPolicies) -> Authorizer {
         let LoadedPolicies { endpoint, shadow, identity, principals, directory, repository, .. } = policies;
         Authorizer {
@@ -100,7 +95,7 @@ impl Authorizer {
             principals,
             directory,
             repository_policies: repository,
-            bindings: Bindings::new(),
+            bindings: Arc::new(Bindings::new()),
             endpoint: config.endpoint.clone(),
             max_body: config.limits.max_classify_body_bytes,
         }
@@ -276,9 +271,17 @@ impl Authorizer {
                 .is_some_and(|p| p.action == "ecr:GetAuthorizationToken")
     }
 
-    /// Carries the registry tokens `old` learned over to this authorizer (reload keeps logins).
-    pub fn adopt_learned(&self, old: &Authorizer) -> usize {
-        self.bindings.adopt(&old.bindings, |arn| self.principals.index_of(arn).is_some(), now_secs())
+    /// Decides with `bindings` (the process's, kept across reloads) instead of a fresh memory. A binding
+    /// whose principal a reload removed resolves to `anonymous`, since lookups go through this config's
+    /// principals.
+    pub fn with_bindings(mut self, bindings: Arc<Bindings>) -> Authorizer {
+        self.bindings = bindings;
+        self
+    }
+
+    /// The registry tokens this authorizer decides with.
+    pub fn bindings(&self) -> &Arc<Bindings> {
+        &self.bindings
     }
 
     /// Learns from a response body (token bindings). Bodies are bounded by the caller.
@@ -349,6 +352,11 @@ pub trait Authorize: Send + Sync {
     fn wants_response(&self, verdict: &Verdict) -> bool;
     /// See [`Authorizer::observe_response`].
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]);
+    /// The learned registry tokens, so the edge can ask a shared store before deciding
+    /// ([`Bindings::warm`]); a scripted test decider has none.
+    fn bindings(&self) -> Option<&Bindings> {
+        None
+    }
     /// See [`Authorizer::explain`]; the decision viewer's detail pane. An authorizer without policies
     /// (a test's scripted one) explains nothing.
     fn explain(
@@ -378,6 +386,9 @@ impl Authorize for Authorizer {
     }
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
         Authorizer::observe_response(self, verdict, status, body)
+    }
+    fn bindings(&self) -> Option<&Bindings> {
+        Some(&self.bindings)
     }
     fn explain(
         &self,
@@ -711,7 +722,7 @@ tags = { tier = "dev" }
 
     /// A reload builds a new authorizer; logins learned by the old one must still name their caller.
     #[test]
-    fn a_new_authorizer_adopts_the_registry_tokens_the_old_one_learned() {
+    fn a_new_authorizer_shares_the_registry_tokens_the_old_one_learned() {
         let dir = tempfile::tempdir().unwrap();
         let old = authorizer(dir.path(), "");
         let v = api_call(&old, "AKIADEV", "GetAuthorizationToken", "{}").unwrap();
@@ -722,9 +733,9 @@ tags = { tier = "dev" }
         old.observe_response(&v, 200, body.as_bytes());
         let mut headers = http::HeaderMap::new();
         headers.insert("authorization", format!("Basic {token}").parse().unwrap());
-        let new = authorizer(dir.path(), "");
-        assert_eq!(registry(&new, "GET", "/v2/app/manifests/v1", &headers).principal, "anonymous");
-        assert_eq!(new.adopt_learned(&old), 1);
+        let fresh = authorizer(dir.path(), "");
+        assert_eq!(registry(&fresh, "GET", "/v2/app/manifests/v1", &headers).principal, "anonymous");
+        let new = authorizer(dir.path(), "").with_bindings(Arc::clone(old.bindings()));
         let kept = registry(&new, "GET", "/v2/app/manifests/v1", &headers);
         assert_eq!(kept.principal, "arn:aws:sts::123456789123:assumed-role/developer/s2");
     }

@@ -11,7 +11,13 @@ pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads `path` whole, or fails with `InvalidData` when it holds more than [`MAX_FILE_BYTES`].
 pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
-    read_from(std::fs::File::open(path)?)
+    read_at_most(path, MAX_FILE_BYTES)
+}
+
+/// Reads `path` whole, or fails with `InvalidData` when it holds more than `max` bytes (the bindings
+/// file, which the proxy wrote itself, has its own larger bound).
+pub(crate) fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    read_from(std::fs::File::open(path)?, max)
 }
 
 /// [`read`] as UTF-8 text.
@@ -21,14 +27,14 @@ pub(crate) fn read_to_string(path: &Path) -> io::Result<String> {
 
 /// Reads a stream (stdin) within the same bound.
 pub(crate) fn read_stream_to_string(stream: impl Read) -> io::Result<String> {
-    text(read_from(stream)?)
+    text(read_from(stream, MAX_FILE_BYTES)?)
 }
 
-fn read_from(stream: impl Read) -> io::Result<Vec<u8>> {
+fn read_from(stream: impl Read, max: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    stream.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        let why = format!("larger than {MAX_FILE_BYTES} bytes, the bound on any file vpce-proxy reads");
+    stream.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        let why = format!("larger than {max} bytes, the bound on this file");
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
     }
     Ok(bytes)

@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use crate::admin::{Health, Metrics, PolicyHashes};
 use crate::audit::{AuditLog, Recent};
 use crate::authorize::{Authorize, Authorizer, AuthorizerSource};
+use crate::bindings::Bindings;
 use crate::config::Config;
 use crate::load::{self, Change, Fingerprints, LoadError, LoadedPolicies};
 
@@ -76,6 +77,7 @@ struct RestartOnly {
     limits: crate::config::Limits,
     upstreams: Vec<crate::config::UpstreamRoute>,
     upstream_tls: crate::config::UpstreamTls,
+    bindings: crate::config::BindingsConfig,
 }
 
 impl RestartOnly {
@@ -88,6 +90,7 @@ impl RestartOnly {
             limits: config.limits.clone(),
             upstreams: config.upstreams.clone(),
             upstream_tls: config.upstream_tls.clone(),
+            bindings: config.bindings.clone(),
         }
     }
 
@@ -102,6 +105,7 @@ impl RestartOnly {
         check(self.limits != new.limits, "[limits]");
         check(self.upstreams != new.upstreams, "[[upstream]]");
         check(self.upstream_tls != new.upstream_tls, "[upstream_tls]");
+        check(self.bindings != new.bindings, "[bindings]");
         changed
     }
 }
@@ -142,6 +146,8 @@ pub struct Loaded {
     pub recent: Arc<Recent>,
     /// The reloader to hand to [`spawn_reloader`].
     pub reloader: Arc<Reloader>,
+    /// The learned registry tokens and their store, for `/healthz`, `/metrics` and the final flush.
+    pub bindings: Arc<Bindings>,
 }
 
 impl Reloader {
@@ -151,8 +157,10 @@ impl Reloader {
     pub fn load(config_path: Option<PathBuf>, metrics: Arc<Metrics>) -> Result<Loaded, LoadError> {
         let mut seen = Fingerprints::default();
         let (config, policies) = load::load(config_path.as_deref(), &mut seen)?;
+        let bindings = Arc::new(Bindings::open(&config.bindings)?);
         let health = Arc::new(Health::new(policies.hashes().clone(), config.enforcement));
-        let live = Arc::new(LiveAuthorizer::new(Authorizer::new(&config, policies)));
+        let authorizer = Authorizer::new(&config, policies).with_bindings(Arc::clone(&bindings));
+        let live = Arc::new(LiveAuthorizer::new(authorizer));
         let state = Mutex::new(WatchState { running: RestartOnly::of(&config), seen });
         let recent = Arc::new(Recent::new(config.admin.decisions));
         let reloader = Arc::new(Reloader {
@@ -164,7 +172,7 @@ impl Reloader {
             audit: OnceLock::new(),
             recent: Arc::clone(&recent),
         });
-        Ok(Loaded { config, live, health, recent, reloader })
+        Ok(Loaded { config, live, health, recent, reloader, bindings })
     }
 
     /// Makes SIGHUP also reopen `audit` by name, so `kill -HUP` after logrotate moves the file works as
@@ -205,13 +213,11 @@ impl Reloader {
         }
     }
 
-    /// Puts a loaded set in force, carrying over the registry tokens the old authorizer learned.
+    /// Puts a loaded set in force, deciding with the same learned registry tokens as the old one.
     fn apply(&self, running: &RestartOnly, config: &Config, policies: LoadedPolicies) -> PolicyHashes {
         let hashes = policies.hashes().clone();
         let previous = self.live.current();
-        self.live.replace(Authorizer::new(config, policies));
-        // After the swap, so tokens learned up to the swap are not lost in between.
-        self.live.current().adopt_learned(&previous);
+        self.live.replace(Authorizer::new(config, policies).with_bindings(Arc::clone(previous.bindings())));
         self.health.reload_succeeded(hashes.clone(), config.enforcement);
         self.recent.policies_changed();
         self.metrics.record_reload(true);

@@ -102,6 +102,7 @@ impl Health {
                 .map(|s| (s.key(), mode_name(state.enforcement.mode(s))))
                 .collect(),
             report_only: state.enforcement.reporting().map(Service::key).collect(),
+            bindings: metrics.bindings(),
         };
         serde_json::to_string_pretty(&report).unwrap_or_default()
     }
@@ -120,6 +121,10 @@ struct Report<'a> {
     enforcement: BTreeMap<&'static str, &'static str>,
     /// The services whose refusals are only reported, so a dashboard need not read the map.
     report_only: Vec<&'static str>,
+    /// The binding store: an unreachable one is reported here while `status` stays `ok`, since the
+    /// proxy still decides correctly (from memory) and must not be restarted for it (ARCHITECTURE.md §12).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bindings: Option<crate::bindings::StoreStatus>,
 }
 
 fn mode_name(mode: Mode) -> &'static str {

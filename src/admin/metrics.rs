@@ -145,6 +145,8 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     latency: Histogram,
     started_unix: f64,
+    /// The learned registry tokens and their store, once `run` opened them.
+    bindings: std::sync::OnceLock<std::sync::Arc<crate::bindings::Bindings>>,
 }
 
 impl Default for Metrics {
@@ -163,6 +165,7 @@ impl Default for Metrics {
             reloads_failed: AtomicU64::new(0),
             latency: Histogram::default(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            bindings: std::sync::OnceLock::new(),
         }
     }
 }
@@ -231,6 +234,17 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Reports on `bindings` from now on (its store's reachability and lookups); only the first call
+    /// takes effect.
+    pub fn report_bindings(&self, bindings: std::sync::Arc<crate::bindings::Bindings>) {
+        let _ = self.bindings.set(bindings);
+    }
+
+    /// The binding store's state, for `/healthz`; `None` before [`Metrics::report_bindings`].
+    pub fn bindings(&self) -> Option<crate::bindings::StoreStatus> {
+        self.bindings.get().map(|b| b.status())
+    }
+
     /// Connections open now; shown in `/healthz` too.
     pub fn active_connections(&self) -> i64 {
         self.active_connections.load(Ordering::Relaxed)
@@ -290,9 +304,37 @@ impl Metrics {
         );
         self.render_latency(&mut out);
         self.render_rollout(&mut out);
+        self.render_bindings(&mut out);
         family(&mut out, "start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
         sample(&mut out, "start_time_seconds", &[], &self.started_unix);
         out
+    }
+
+    /// The binding store (ARCHITECTURE.md §12): whether it answers, and how lookups in it ended.
+    fn render_bindings(&self, out: &mut String) {
+        let Some(status) = self.bindings() else { return };
+        let store = [("store", status.store)];
+        let gauges = [
+            ("binding_store_up", "gauge", "1 while the binding store answers.", u64::from(status.reachable)),
+            ("bindings", "gauge", "Registry-token bindings in this process's memory.", status.in_memory),
+            ("binding_store_errors_total", "counter", "Binding store operations that failed.", status.errors),
+            (
+                "binding_store_recoveries_total",
+                "counter",
+                "Times the binding store came back.",
+                status.recoveries,
+            ),
+            ("binding_store_writes_total", "counter", "Bindings written to the store.", status.written),
+        ];
+        for (name, kind, help, value) in gauges {
+            family(out, name, kind, help);
+            sample(out, name, &store, &value);
+        }
+        let name = "binding_lookups_total";
+        family(out, name, "counter", "Lookups in the binding store for tokens memory lacked, by result.");
+        for (result, value) in status.lookups {
+            sample(out, name, &[("store", status.store), ("result", result)], &value);
+        }
     }
 
     /// Report mode and shadow policies: what enforcing, or enforcing the candidate, would change.

@@ -226,11 +226,7 @@ impl Principals {
         learned: LearnedTokens<'_>,
     ) -> Result<Option<usize>, Refusal> {
         let Some(value) = single_header(head.headers, "authorization")? else { return Ok(None) };
-        let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
-            return Ok(None);
-        };
-        let Some(password) = basic_password(encoded.trim()) else { return Ok(None) };
-        let key = token_key(&password);
+        let Some(key) = basic_token_key(value) else { return Ok(None) };
         if let Some(&i) = self.static_tokens.get(&key) {
             return Ok(Some(i));
         }
@@ -252,6 +248,12 @@ impl Principals {
         let p = &self.list[index];
         p.account.clone().or_else(|| ArnFacts::of(&p.arn).account)
     }
+}
+
+/// The token hash of an `Authorization: Basic base64(USER:TOKEN)` value; `None` for any other scheme.
+pub(crate) fn basic_token_key(authorization: &str) -> Option<[u8; 32]> {
+    let encoded = authorization.strip_prefix("Basic ").or_else(|| authorization.strip_prefix("basic "))?;
+    basic_password(encoded.trim()).map(|password| token_key(&password))
 }
 
 /// `base64(USER:PASSWORD)` -> PASSWORD, as in `Authorization: Basic` and GetAuthorizationToken's

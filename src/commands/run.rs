@@ -76,6 +76,7 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
     }
     let audit = Arc::new(audit);
     loaded.reloader.reopen_audit_on_hangup(Arc::clone(&audit));
+    metrics.report_bindings(Arc::clone(&loaded.bindings));
     let live = Arc::clone(&loaded.live);
     let state = Arc::new(ProxyState::new(loaded.config, live, Arc::clone(&metrics), audit)?);
     let listen = state.config.listen.clone();
@@ -89,6 +90,7 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
         None => None,
     };
     announce(&state, &connect, sni.as_ref(), admin.as_ref());
+    announce_bindings(&state.config.bindings);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -119,6 +121,8 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
         let _ = task.await;
     }
     let _ = reloads.await;
+    // The file store's last logins; Redis's queued writes (bounded wait).
+    loaded.bindings.flush().await;
     eprintln!("vpce-proxy: stopped");
     Ok(())
 }
@@ -154,6 +158,20 @@ fn announce(
         ca.display(),
         ca.display()
     ));
+}
+
+/// Where learned registry logins are kept, so an operator sees at start whether a restart forgets them.
+fn announce_bindings(config: &crate::config::BindingsConfig) {
+    use crate::config::StoreChoice;
+    let line = match &config.store {
+        StoreChoice::Memory => "memory only: a restart forgets docker logins (see [bindings])".to_string(),
+        StoreChoice::File(path) => format!("memory, kept in {}", path.display()),
+        StoreChoice::Redis(_) => format!(
+            "memory in front of Redis, lookups bounded at {:?}; /healthz says whether it answers",
+            config.lookup_timeout
+        ),
+    };
+    say(&format!("vpce-proxy token bindings: {line}"));
 }
 
 /// Writes one line to stderr in a single write: `eprintln!` writes its pieces separately (stderr is

@@ -16,10 +16,12 @@ use serde::{Deserialize, Deserializer};
 use crate::classify::Service;
 
 mod admin;
+mod bindings;
 mod facts;
 mod rollout;
 
 pub use admin::{AdminConfig, AdminToken, MAX_DECISIONS};
+pub use bindings::{BindingsConfig, StoreChoice};
 pub use facts::{AccountConfig, BucketConfig, RepositoryConfig};
 pub use rollout::{Enforcement, Mode};
 
@@ -90,6 +92,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The admin listener's token and the decision viewer's memory (ARCHITECTURE.md §11).
     pub admin: AdminConfig,
+    /// Where learned registry-token bindings live: memory, a file, or a shared Redis (§12).
+    pub bindings: BindingsConfig,
 }
 
 /// Where the one-line-per-decision audit log goes.
@@ -406,6 +410,9 @@ impl Config {
         }
         if let Some(audit) = &mut self.audit.path {
             fix(audit);
+        }
+        if let StoreChoice::File(bindings) = &mut self.bindings.store {
+            fix(bindings);
         }
         for principal in &mut self.principals {
             principal.identity_policies.iter_mut().for_each(fix);

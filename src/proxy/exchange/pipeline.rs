@@ -62,6 +62,10 @@ async fn exchange(
         return Err(Exit::Challenged(challenge));
     }
     let prefix = body_prefix(ctx, &*auth, &head, &mut body).await?;
+    // A login through another replica is in the shared store, not yet in memory (bounded wait).
+    if let Some(bindings) = auth.bindings() {
+        bindings.warm(head.headers).await;
+    }
     let mut verdict =
         auth.authorize(&head, prefix.as_ref().map(|p| &p.bytes[..]), &ctx.facts).map_err(Refused::from)?;
     decided(ctx, record, &mut verdict)?;
