@@ -14,6 +14,8 @@ Legs:
       the p50 and p99 the proxy adds.
   (f) the first request through a freshly started proxy (CONNECT, TLS, the upstream connection, the
       answer) against the first request of a fresh direct connection, over several fresh proxies.
+  (g) the binding store: the memory-store proxy against one on a real Redis, same requests, interleaved
+      (scripts/bench_bindings.py).
 """
 
 import base64
@@ -36,6 +38,10 @@ sys.path.insert(0, str(REPO))
 
 from lab.ca import LabCA  # noqa: E402
 from lab.procs import Proc, free_port, started, wait_port  # noqa: E402
+
+# bench_bindings uses this module's helpers; run as a script, this module is `__main__`, so name it once.
+sys.modules.setdefault("bench", sys.modules[__name__])
+import bench_bindings  # noqa: E402  (scripts/ is on sys.path: this file's own directory)
 
 ACCOUNT = "123456789123"
 HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
@@ -167,7 +173,8 @@ class Registry:
         self.proc.stop()
 
 
-def proxy_config(work: Path, connect: int, sni: int, reg_port: int, ca: Path, ca_dir: Path | None = None) -> Path:
+def proxy_config(work: Path, connect: int, sni: int, reg_port: int, ca: Path, ca_dir: Path | None = None,
+                 extra: str = "") -> Path:
     policy = REPO / "tests" / "e2e" / "policies" / "org-only-ecr-us-east-1.json"
     text = f"""[listen]
 connect = "127.0.0.1:{connect}"
@@ -200,17 +207,18 @@ extra_ca = "{ca}"
 [audit]
 enabled = true
 path = "{work / 'audit.jsonl'}"
-"""
+""" + extra
     path = work / "vpce-proxy.toml"
     path.write_text(text)
     return path
 
 
-def start_proxy(exe, home: Path, reg, ca, ca_dir: Path, name="vpce-proxy", env_extra=None):
+def start_proxy(exe, home: Path, reg, ca, ca_dir: Path, name="vpce-proxy", env_extra=None, extra=""):
     """The proxy binary `exe` on bench's config in `home` (its audit file `home/audit.jsonl`, its CA in
-    `ca_dir`), started and listening; returns (process, CONNECT port, SNI port)."""
+    `ca_dir`; `extra` TOML appended), started and listening; returns (process, CONNECT port, SNI port)."""
     connect_port, sni_port = free_port(), free_port()
-    config = proxy_config(home, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=ca_dir)
+    home.mkdir(parents=True, exist_ok=True)
+    config = proxy_config(home, connect_port, sni_port, reg.port, ca.cert_path, ca_dir=ca_dir, extra=extra)
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     env.update(env_extra or {})
     proxy = Proc(name, [str(exe), "run", "--config", str(config)], home / "proxy.log", env=env)
@@ -228,13 +236,13 @@ def stop_all(procs: list, work: Path, keep: bool = False) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def wrk(work: Path, port: int, connections: int, seconds: int, path: str, delay_ms: int = 0) -> dict:
+def wrk(work: Path, port: int, connections: int, seconds: int, path: str, delay_ms: int = 0, auth=AUTH) -> dict:
     """wrk against `port`; with `delay_ms`, each connection waits that long between requests (a paced,
-    open-ended load instead of a saturating one)."""
+    open-ended load instead of a saturating one); `auth` is the Authorization header sent."""
     threads = min(2, connections)
-    script = work / f"wrk-{port}-{connections}-{delay_ms}.lua"
+    script = work / f"wrk-{port}-{connections}-{delay_ms}-{hashlib.sha256(auth.encode()).hexdigest()[:8]}.lua"
     delay = f"function delay() return {delay_ms} end" if delay_ms else ""
-    script.write_text(WRK_LUA.format(port=port, host=HOST, auth=AUTH, accept=MANIFEST_TYPE, delay=delay))
+    script.write_text(WRK_LUA.format(port=port, host=HOST, auth=auth, accept=MANIFEST_TYPE, delay=delay))
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
             "-s", str(script), f"https://{HOST}:{port}{path}"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
@@ -403,6 +411,7 @@ def print_table(exe, reg, work, m):
     row("4 conns paced: added p99", f"{med(d['p99_us'] for d, _ in paced) / 1000:.3f} ms",
         f"{med(p['p99_us'] for _, p in paced) / 1000:.3f} ms", f"+{p99:.3f} ms", "<= +1 ms")
     print_detail(m, small, b)
+    bench_bindings.print_table(m["bindings"])
 
 
 def print_detail(m, small, b):
@@ -450,6 +459,7 @@ def measure(exe, work, procs) -> tuple:
     m["leaves"] = leaf_times(proxy_extra, direct_extra)
     m["peak_rss"], m["idle_after"] = status_kb(proxy.pid, "VmHWM"), status_kb(proxy.pid, "VmRSS")
     m["first"] = first_requests(exe, work, reg, ca, path)
+    m["bindings"] = bench_bindings.measure(exe, work, reg, ca, proxy, sni_port, procs, path)
     return reg, m
 
 

@@ -336,6 +336,9 @@ impl Decider for Authorizer {
     }
 }
 
+/// A lookup in the shared binding store, awaited by the edge before [`Authorize::authorize`].
+pub type Warming<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
 /// The four questions the proxy asks per request. A trait (rather than [`Authorizer`] itself) so the
 /// proxy can be tested with a scripted decider, independently of the policy engine.
 pub trait Authorize: Send + Sync {
@@ -352,9 +355,10 @@ pub trait Authorize: Send + Sync {
     fn wants_response(&self, verdict: &Verdict) -> bool;
     /// See [`Authorizer::observe_response`].
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]);
-    /// The learned registry tokens, so the edge can ask a shared store before deciding
-    /// ([`Bindings::warm`]); a scripted test decider has none.
-    fn bindings(&self) -> Option<&Bindings> {
+    /// The lookup in the shared binding store this request needs before it can be decided (its
+    /// registry token is neither configured nor in memory), or `None`; see [`Bindings::warm`]. A
+    /// scripted test decider needs none.
+    fn warm<'a>(&'a self, _headers: &http::HeaderMap) -> Option<Warming<'a>> {
         None
     }
     /// See [`Authorizer::explain`]; the decision viewer's detail pane. An authorizer without policies
@@ -387,8 +391,9 @@ impl Authorize for Authorizer {
     fn observe_response(&self, verdict: &Verdict, status: u16, body: &[u8]) {
         Authorizer::observe_response(self, verdict, status, body)
     }
-    fn bindings(&self) -> Option<&Bindings> {
-        Some(&self.bindings)
+    fn warm<'a>(&'a self, headers: &http::HeaderMap) -> Option<Warming<'a>> {
+        let key = self.bindings.missing(headers).filter(|key| !self.principals.is_static_token(key))?;
+        Some(Box::pin(self.bindings.warm(key)))
     }
     fn explain(
         &self,

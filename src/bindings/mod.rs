@@ -83,19 +83,20 @@ impl Bindings {
         self.cache.insert(key, binding);
     }
 
-    /// Asks the store for a registry token memory does not know, so the decision that follows sees a
-    /// login made through another replica. Waits at most `lookup_timeout_ms`; a store that fails, is
-    /// slow or is already known to be down leaves memory as it was, so the caller is decided as whatever
-    /// memory says (`anonymous` for a token it never saw): never a stall, never fail-open.
-    pub async fn warm(&self, headers: &http::HeaderMap) {
-        let Some(store) = self.store.as_ref().filter(|s| s.shared()) else { return };
-        let Some(key) = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(basic_token_key)
-        else {
-            return;
-        };
-        if self.cache.contains_key(&key) {
-            return;
-        }
+    /// The hash of the request's registry Basic token when a shared store should be asked for it: the
+    /// store is shared and memory does not know the token. `None` costs nothing more than the check.
+    pub fn missing(&self, headers: &http::HeaderMap) -> Option<[u8; 32]> {
+        self.store.as_ref().filter(|s| s.shared())?;
+        let value = headers.get("authorization")?.to_str().ok()?;
+        basic_token_key(value).filter(|key| !self.cache.contains_key(key))
+    }
+
+    /// Asks the store for a token memory does not know ([`Bindings::missing`]), so the decision that
+    /// follows sees a login made through another replica. Waits at most `lookup_timeout_ms`; a store that
+    /// fails, is slow or is already known to be down leaves memory as it was, so the caller is decided as
+    /// whatever memory says (`anonymous` for a token it never saw): never a stall, never fail-open.
+    pub async fn warm(&self, key: [u8; 32]) {
+        let Some(store) = &self.store else { return };
         let health = store.health();
         match tokio::time::timeout(self.lookup_timeout, store.fetch(key)).await {
             Ok(Ok(Some(binding))) if binding.expires_at > now_secs() => {
@@ -269,6 +270,13 @@ mod tests {
         (bindings, store)
     }
 
+    /// What the edge does before deciding: ask the store for the request's token if memory lacks it.
+    async fn warm(b: &Bindings, headers: &http::HeaderMap) {
+        if let Some(key) = b.missing(headers) {
+            b.warm(key).await;
+        }
+    }
+
     fn lookups(b: &Bindings) -> Vec<(&'static str, u64)> {
         b.status().lookups.into_iter().filter(|(_, n)| *n > 0).collect()
     }
@@ -278,13 +286,13 @@ mod tests {
     async fn a_token_memory_lacks_is_asked_of_the_shared_store_once() {
         let binding = Binding { principal: DEV.into(), expires_at: now_secs() + 3600 };
         let (b, _) = scripted(Some(Ok(Some(binding))));
-        b.warm(&basic_head("from-replica-a")).await;
+        warm(&b, &basic_head("from-replica-a")).await;
         assert_eq!(b.lookup(&token_key("from-replica-a"), now_secs()).as_deref(), Some(DEV));
-        b.warm(&basic_head("from-replica-a")).await;
+        warm(&b, &basic_head("from-replica-a")).await;
         assert_eq!(lookups(&b), [("hit", 1)], "the second request is served from memory");
         let mut sigv4 = http::HeaderMap::new();
         sigv4.insert("authorization", "AWS4-HMAC-SHA256 Credential=AKIA/...".parse().unwrap());
-        b.warm(&sigv4).await;
+        warm(&b, &sigv4).await;
         assert_eq!(lookups(&b), [("hit", 1)], "only registry Basic tokens are looked up");
     }
 
@@ -294,7 +302,7 @@ mod tests {
     async fn a_store_that_never_answers_costs_one_lookup_bound_and_is_marked_down() {
         let (b, store) = scripted(None);
         let started = tokio::time::Instant::now();
-        b.warm(&basic_head("unknown")).await;
+        warm(&b, &basic_head("unknown")).await;
         assert_eq!(started.elapsed(), Duration::from_millis(50));
         assert_eq!(b.lookup(&token_key("unknown"), now_secs()), None);
         assert_eq!(lookups(&b), [("timed_out", 1)]);
@@ -309,7 +317,7 @@ mod tests {
     async fn a_store_known_to_be_down_is_skipped_without_waiting() {
         let (b, store) = scripted(Some(Err(())));
         let started = tokio::time::Instant::now();
-        b.warm(&basic_head("unknown")).await;
+        warm(&b, &basic_head("unknown")).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
         assert_eq!(lookups(&b), [("skipped", 1)]);
         assert_eq!(store.lost.load(std::sync::atomic::Ordering::Relaxed), 0);
@@ -320,7 +328,7 @@ mod tests {
     async fn an_expired_binding_from_the_store_is_a_miss() {
         let binding = Binding { principal: DEV.into(), expires_at: now_secs().saturating_sub(1) };
         let (b, _) = scripted(Some(Ok(Some(binding))));
-        b.warm(&basic_head("old")).await;
+        warm(&b, &basic_head("old")).await;
         assert_eq!(b.lookup(&token_key("old"), 0), None);
         assert_eq!(lookups(&b), [("miss", 1)]);
     }

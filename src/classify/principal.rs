@@ -152,6 +152,11 @@ impl Principals {
     }
 
     /// The first principal with this ARN (to bind a token to the caller a verdict names).
+    /// Whether the token with this hash is a configured `registry_tokens` entry (never asked of a store).
+    pub(crate) fn is_static_token(&self, key: &[u8; 32]) -> bool {
+        self.static_tokens.contains_key(key)
+    }
+
     pub(crate) fn index_of(&self, arn: &str) -> Option<usize> {
         self.list.iter().position(|p| name(p) == arn)
     }

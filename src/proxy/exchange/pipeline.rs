@@ -63,8 +63,8 @@ async fn exchange(
     }
     let prefix = body_prefix(ctx, &*auth, &head, &mut body).await?;
     // A login through another replica is in the shared store, not yet in memory (bounded wait).
-    if let Some(bindings) = auth.bindings() {
-        bindings.warm(head.headers).await;
+    if let Some(warming) = auth.warm(head.headers) {
+        warming.await;
     }
     let mut verdict =
         auth.authorize(&head, prefix.as_ref().map(|p| &p.bytes[..]), &ctx.facts).map_err(Refused::from)?;
