@@ -62,7 +62,7 @@ impl Bindings {
         let store: Option<Arc<dyn BindingStore>> = match &config.store {
             StoreChoice::Memory => None,
             StoreChoice::File(path) => Some(file_store::FileStore::open(path, cache.clone(), now_secs())?),
-            StoreChoice::Redis(url) => Some(redis_store::RedisStore::start(url, cache.clone())?),
+            StoreChoice::Redis(url) => Some(redis_store::RedisStore::start(url.expose(), cache.clone())?),
         };
         Ok(Bindings { cache, store, lookup_timeout: config.lookup_timeout })
     }
@@ -77,10 +77,11 @@ impl Bindings {
     pub fn bind(&self, password: &str, principal: &str, expires_at: u64) {
         let key = token_key(password);
         let binding = Binding { principal: principal.into(), expires_at };
+        // Memory first, so a snapshot the store takes after `save` always holds it.
+        self.cache.insert(key, binding.clone());
         if let Some(store) = &self.store {
             store.save(key, &binding);
         }
-        self.cache.insert(key, binding);
     }
 
     /// The hash of the request's registry Basic token when a shared store should be asked for it: the
@@ -134,6 +135,7 @@ impl Bindings {
             store.flush().await;
         }
     }
+
     /// Learns the tokens of a GetAuthorizationToken response body for `principal`; returns how many were
     /// bound (tokens already expired at `now`, or unreadable, are skipped). Amazon ECR API Reference,
     /// GetAuthorizationToken: `authorizationToken` is base64 `AWS:password`, valid until `expiresAt`.

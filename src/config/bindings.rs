@@ -20,8 +20,27 @@ pub enum StoreChoice {
     Memory,
     /// Memory, written through to a JSON file that a restart reads back.
     File(PathBuf),
-    /// Memory in front of a Redis shared by every replica (`redis://HOST:PORT/DB`).
-    Redis(String),
+    /// Memory in front of a Redis shared by every replica (`redis://[:PASSWORD@]HOST:PORT/DB`).
+    Redis(RedisUrl),
+}
+
+/// A `redis://` URL; it may carry a password, so `Debug` shows only what follows the `@`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL with its password, for the client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rest = self.0.trim_start_matches("redis://");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        write!(f, "RedisUrl(redis://{host})")
+    }
 }
 
 /// The `[bindings]` section, validated.
@@ -86,11 +105,12 @@ impl TryFrom<RawBindings> for BindingsConfig {
 /// Checks the URL the way the client will read it, so a typo fails the parse, not the first login.
 /// Only plain `redis://`: this build has no TLS for Redis, and a `rediss://` silently sent in clear
 /// would leak principal names.
-fn redis_url(url: String) -> Result<String, String> {
+fn redis_url(url: String) -> Result<RedisUrl, String> {
     if !url.starts_with("redis://") {
         return Err(format!("url must start with redis:// (got {:?})", url.split(':').next().unwrap_or("")));
     }
-    redis::parse_redis_url(&url).ok_or_else(|| format!("url {url:?} is not a valid redis:// URL"))?;
+    let url = RedisUrl(url);
+    redis::parse_redis_url(url.expose()).ok_or_else(|| format!("{url:?} is not a valid redis:// URL"))?;
     Ok(url)
 }
 
@@ -114,7 +134,9 @@ mod tests {
         assert_eq!(file.store, StoreChoice::File("/var/lib/b.json".into()));
         let redis = parse("store = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nlookup_timeout_ms = 20");
         let redis = redis.unwrap();
-        assert_eq!(redis.store, StoreChoice::Redis("redis://127.0.0.1:6379/0".into()));
+        assert_eq!(redis.store, StoreChoice::Redis(RedisUrl("redis://127.0.0.1:6379/0".into())));
+        let secret = parse("store = \"redis\"\nurl = \"redis://:hunter2-secret@10.0.0.5:6379/0\"").unwrap();
+        assert_eq!(format!("{:?}", secret.store), "Redis(RedisUrl(redis://10.0.0.5:6379/0))");
         assert_eq!(redis.lookup_timeout, Duration::from_millis(20));
         let rows = [
             ("store = \"file\"", "store = \"file\" needs path"),

@@ -21,7 +21,7 @@ mod facts;
 mod rollout;
 
 pub use admin::{AdminConfig, AdminToken, MAX_DECISIONS};
-pub use bindings::{BindingsConfig, StoreChoice};
+pub use bindings::{BindingsConfig, RedisUrl, StoreChoice};
 pub use facts::{AccountConfig, BucketConfig, RepositoryConfig};
 pub use rollout::{Enforcement, Mode};
 
