@@ -55,6 +55,13 @@ def push(proxy, stories, tag: str, token: str):
     return clients.skopeo_copy(proxy, stories.image, f"docker://{OWN_REGISTRY}/app:{tag}", dst_persona=creds)
 
 
+def pull(proxy, stories, tag: str, token: str):
+    """skopeo pulls `app:TAG` into an OCI directory as the token's holder."""
+    creds = SimpleNamespace(registry_user=MOTO_LOGIN[0], token=token)
+    out = f"oci:{stories.work / f'oci-{tag}-{time.monotonic_ns()}'}:v1"
+    return clients.skopeo_copy(proxy, f"docker://{OWN_REGISTRY}/app:{tag}", out, src_persona=creds)
+
+
 def registry_records_since(proxy, before: int) -> set:
     """Who the registry requests after the first `before` audit lines were decided as. skopeo's first
     request to a repository carries no credentials, so a recognised push is {DEV} plus `anonymous`."""
@@ -84,8 +91,15 @@ def test_a_login_through_replica_a_is_recognised_at_replica_b(lab, stories, redi
     assert int(redis.cli("TTL", key)) > 3600, "the key expires with the token (12 hours in moto)"
     result = push(b, stories, "replica-b", token)
     assert result.returncode == 0, clients.text(result)
+    pulled = pull(b, stories, "replica-b", token)
+    assert pulled.returncode == 0, clients.text(pulled)
     assert registry_principals(b, "repository/app") - {"anonymous"} == {DEV.arn}
     assert store_status(b)["lookups"]["hit"] == 1, "asked once, then served from B's memory"
+    # A policy reload keeps the learned token: every authorizer a reload builds shares one memory.
+    b.config.write_text(b.config.read_text() + "\n# edited\n")
+    b.proc.wait_log("reload applied")
+    after_reload = pull(b, stories, "replica-b", token)
+    assert after_reload.returncode == 0, clients.text(after_reload)
     metrics = admin_get(b, "/metrics")
     assert 'vpce_proxy_binding_lookups_total{store="redis",result="hit"} 1' in metrics, metrics
     assert 'vpce_proxy_binding_store_up{store="redis"} 1' in metrics, metrics
