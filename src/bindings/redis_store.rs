@@ -31,9 +31,11 @@ const QUEUE: usize = 4096;
 const RESYNC_BATCH: usize = 500;
 const KEY_PREFIX: &str = "vpce-proxy:token:";
 
+/// The stored value; borrowed where JSON allows, owned where an escape made it necessary.
 #[derive(Serialize, Deserialize)]
 struct Value<'a> {
-    principal: &'a str,
+    #[serde(borrow)]
+    principal: std::borrow::Cow<'a, str>,
     expires_at: u64,
 }
 
@@ -131,7 +133,7 @@ fn redis_key(key: &[u8; 32]) -> String {
 }
 
 fn set(key: &[u8; 32], binding: &Binding) -> redis::Cmd {
-    let value = Value { principal: &binding.principal, expires_at: binding.expires_at };
+    let value = Value { principal: (&*binding.principal).into(), expires_at: binding.expires_at };
     let mut cmd = redis::cmd("SET");
     cmd.arg(redis_key(key))
         .arg(serde_json::to_string(&value).unwrap_or_default())
@@ -242,5 +244,26 @@ impl BindingStore for RedisStore {
     }
     fn health(&self) -> &StoreHealth {
         &self.health
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one replica writes, another reads back, escapes included; a key never holds the token.
+    #[test]
+    fn a_stored_value_reads_back_as_the_binding_written() {
+        for principal in ["arn:aws:sts::123456789123:assumed-role/dev/s1", "arn:aws:iam::1:user/odd\"\\name"]
+        {
+            let binding = Binding { principal: principal.into(), expires_at: 1_900_000_000 };
+            let value = Value { principal: principal.into(), expires_at: binding.expires_at };
+            let text = serde_json::to_string(&value).unwrap();
+            let back: Value<'_> = serde_json::from_str(&text).unwrap();
+            assert_eq!((back.principal.as_ref(), back.expires_at), (principal, binding.expires_at));
+        }
+        let key = crate::classify::principal::token_key("secret-password");
+        assert_eq!(redis_key(&key), format!("vpce-proxy:token:{}", hex::encode(key)));
+        assert!(!redis_key(&key).contains("secret"));
     }
 }
