@@ -10,7 +10,6 @@ where one build's figures move by 15 % from run to run. Every process is stopped
     python3 scripts/ab.py base=/tmp/old/vpce-proxy new=target/release/vpce-proxy
 """
 
-import importlib.util
 import os
 import statistics
 import subprocess
@@ -20,9 +19,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("BENCH_BLOB_MIB", "1")
-spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parent / "bench.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+import bench  # noqa: E402  (this script's own directory is sys.path[0]; after the env default above)
 
 ROUNDS, SECONDS = 3, 6
 PATH = f"/v2/{bench.REPO_NAME}/manifests/v1"

@@ -11,7 +11,6 @@ its own run so one tool's overhead never colours another's figure:
 Requests are counted by the proxy's own audit lines. Every process is stopped by PID.
 """
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -22,10 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("BENCH_BLOB_MIB", "1")
-HERE = Path(__file__).resolve().parent
-spec = importlib.util.spec_from_file_location("bench", HERE / "bench.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+import bench  # noqa: E402  (this script's own directory is sys.path[0]; after the env default above)
 
 SECONDS = int(os.environ.get("PROFILE_SECONDS", "6"))  # PROFILE_CPU_ONLY=1: only the first view
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
