@@ -20,6 +20,16 @@ pub(crate) fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     read_from(std::fs::File::open(path)?, max)
 }
 
+/// Creates `path` (it must not exist) with `mode` from the start, never widened then narrowed, writes
+/// `contents` and syncs them: the CA key and the bindings file's temporary copy.
+pub(crate) fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
 /// [`read`] as UTF-8 text.
 pub(crate) fn read_to_string(path: &Path) -> io::Result<String> {
     text(read(path)?)

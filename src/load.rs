@@ -30,7 +30,7 @@ pub enum LoadError {
     /// The config file is unreadable or malformed (its message names FILE:LINE:COL).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The binding store could not be opened (a damaged bindings file: FILE: LINE:COL, or a bad URL).
+    /// The binding store could not be opened (a damaged bindings file: FILE:LINE:COL, or a bad URL).
     #[error("[bindings]: {0}")]
     Bindings(#[from] crate::bindings::StoreError),
     /// A policy file named by the config could not be read.

@@ -7,8 +7,6 @@
 //! marks the file dirty and a background task writes at most once per [`WRITE_DELAY`], so a burst of
 //! logins costs one write and a crash loses at most that long of them; shutdown writes what is left.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -190,9 +188,7 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temp = path.with_file_name(format!(".{name}.tmp"));
     // A leftover from a crash may carry another mode; `mode` only applies to a file being created.
     let _ = std::fs::remove_file(&temp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    crate::files::create_new(&temp, bytes, 0o600)?;
     std::fs::rename(&temp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir)?.sync_all()?;

@@ -151,12 +151,12 @@ impl Principals {
         Ok(Principals { list: list.to_vec(), by_key_id, static_tokens, proxy_users, contexts, accounts })
     }
 
-    /// The first principal with this ARN (to bind a token to the caller a verdict names).
     /// Whether the token with this hash is a configured `registry_tokens` entry (never asked of a store).
     pub(crate) fn is_static_token(&self, key: &[u8; 32]) -> bool {
         self.static_tokens.contains_key(key)
     }
 
+    /// The first principal with this ARN (to bind a token to the caller a verdict names).
     pub(crate) fn index_of(&self, arn: &str) -> Option<usize> {
         self.list.iter().position(|p| name(p) == arn)
     }

@@ -5,10 +5,8 @@
 //! under the 13-month limit clients enforce), minted once per host even when many connections ask at the
 //! same moment (the cache's single-flight `try_get_with`), and kept in a bounded cache.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::num::NonZeroU64;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -211,10 +209,8 @@ fn read_key(path: &Path) -> Result<KeyPair, CertError> {
 
 /// Creates `path` (never overwriting) with `mode` from the first byte on.
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
-    let io_err = |source| CertError::Io { path: path.to_path_buf(), source };
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io_err)?;
-    file.write_all(contents).map_err(io_err)?;
-    file.sync_all().map_err(io_err)
+    crate::files::create_new(path, contents, mode)
+        .map_err(|source| CertError::Io { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
