@@ -104,10 +104,33 @@ impl RedisStore {
             redis::cmd("PING").query_async::<String>(&mut conn).await?;
             Ok::<_, redis::RedisError>(conn)
         };
-        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(conn)) => Ok(conn),
+        self.within(attempt).await
+    }
+
+    /// Runs a Redis command (or connect) bounded by [`CONNECT_TIMEOUT`], its failure as a [`StoreError`].
+    async fn within<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, command).await {
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.error(&e)),
             Err(_) => Err(StoreError::Timeout(CONNECT_TIMEOUT)),
+        }
+    }
+
+    /// Returns once the connection is lost: a command failed, or a heartbeat PING did.
+    async fn watch(&self, mut conn: MultiplexedConnection) {
+        loop {
+            tokio::select! {
+                _ = self.lost.notified() => return,
+                _ = tokio::time::sleep(HEARTBEAT) => {}
+            }
+            let ping = redis::cmd("PING");
+            if let Err(error) = self.within(ping.query_async::<String>(&mut conn)).await {
+                self.mark_down(error);
+                return;
+            }
         }
     }
 
@@ -120,8 +143,8 @@ impl RedisStore {
             for (key, binding) in batch {
                 pipe.add_command(set(key, binding)).ignore();
             }
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                return self.lost(self.error(&e));
+            if let Err(error) = self.within(pipe.query_async::<()>(&mut conn)).await {
+                return self.lost(error);
             }
             self.health.wrote(batch.len() as u64);
         }
@@ -140,27 +163,6 @@ fn set(key: &[u8; 32], binding: &Binding) -> redis::Cmd {
         .arg("EXAT")
         .arg(binding.expires_at);
     cmd
-}
-
-impl RedisStore {
-    /// Returns once the connection is lost: a command failed, or a heartbeat PING did.
-    async fn watch(&self, mut conn: MultiplexedConnection) {
-        loop {
-            tokio::select! {
-                _ = self.lost.notified() => return,
-                _ = tokio::time::sleep(HEARTBEAT) => {}
-            }
-            let ping = redis::cmd("PING");
-            let failed =
-                match tokio::time::timeout(CONNECT_TIMEOUT, ping.query_async::<String>(&mut conn)).await {
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(e)) => self.error(&e),
-                    Err(_) => StoreError::Timeout(CONNECT_TIMEOUT),
-                };
-            self.mark_down(failed);
-            return;
-        }
-    }
 }
 
 /// Keeps one connection up: connect, write memory back, wait until a command fails, start again.
@@ -190,10 +192,9 @@ async fn write_queue(store: Arc<RedisStore>, mut writes: mpsc::Receiver<([u8; 32
     while let Some((key, binding)) = writes.recv().await {
         let Some(mut conn) = store.connection() else { continue };
         let cmd = set(&key, &binding);
-        match tokio::time::timeout(CONNECT_TIMEOUT, cmd.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => store.health.wrote(1),
-            Ok(Err(e)) => store.lost(store.error(&e)),
-            Err(_) => store.lost(StoreError::Timeout(CONNECT_TIMEOUT)),
+        match store.within(cmd.query_async::<()>(&mut conn)).await {
+            Ok(()) => store.health.wrote(1),
+            Err(error) => store.lost(error),
         }
     }
 }
