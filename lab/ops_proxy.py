@@ -9,7 +9,6 @@ own their policy files (hot reload rewrites them), so the config text is extende
 import json
 import os
 import shutil
-import urllib.request
 from pathlib import Path
 
 from .proxy import CONNECT_LINE, Proxy, render_config, start
@@ -60,18 +59,6 @@ class OpsProxy(Proxy):
 
     def policy_path(self, service: str) -> Path:
         return self.policies[service]
-
-    def admin_get(self, path: str) -> str:
-        """GET on the admin listener (never through the proxy: urllib's opener here has no proxies)."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as response:
-            return response.read().decode()
-
-    def healthz(self) -> dict:
-        return json.loads(self.admin_get("/healthz"))
-
-    def metrics_text(self) -> str:
-        return self.admin_get("/metrics")
 
     def audit_lines(self) -> list:
         """Raw audit lines (every one must be JSON; the tests check that themselves)."""

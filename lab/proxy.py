@@ -7,6 +7,7 @@ it; only the `[[upstream]]` routes differ from production, sending AWS host name
 import json
 import os
 import re
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +121,13 @@ def start(name: str, config: Path, log: Path, listeners=("connect",), env=None) 
     return proc, ports
 
 
+def admin_get(port: int, path: str) -> str:
+    """GET on an admin listener (never through a proxy: urllib's opener here has no proxies)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return response.read().decode()
+
+
 class Proxy:
     """One running `vpce-proxy run --config FILE` on a loopback port it chose, with its own CA directory,
     and an admin listener (`/healthz`, `/metrics`, the decision viewer) on another one (`admin_port`)."""
@@ -150,6 +158,15 @@ class Proxy:
     def ca_cert(self) -> Path:
         """The proxy CA clients must trust (created by the proxy on first run)."""
         return self.ca_dir / "ca.crt"
+
+    def admin_get(self, path: str) -> str:
+        return admin_get(self.admin_port, path)
+
+    def healthz(self) -> dict:
+        return json.loads(self.admin_get("/healthz"))
+
+    def metrics_text(self) -> str:
+        return self.admin_get("/metrics")
 
     def audit_records(self) -> list:
         """The proxy's audit log (one JSON object per decision), parsed; unparsable lines are skipped."""

@@ -12,7 +12,6 @@ import json
 import os
 import stat
 import time
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -23,30 +22,15 @@ from lab.standins import MOTO_LOGIN
 from lab.world import DEV, ORG_POLICY, OWN_REGISTRY
 
 from test_login_flow import login_password, registry_principals
+from test_operations import wait_for
 
 
 def bindings_toml(**keys) -> str:
     return "\n[bindings]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
 
 
-def admin_get(proxy, path: str) -> str:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"{proxy.admin_url}{path}", timeout=10) as response:
-        return response.read().decode()
-
-
 def store_status(proxy) -> dict:
-    return json.loads(admin_get(proxy, "/healthz"))["bindings"]
-
-
-def until(predicate, timeout: float = 20.0):
-    """Polls `predicate` every 0.1 s until it returns something truthy; fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout}s: {predicate.__doc__ or predicate}")
+    return proxy.healthz()["bindings"]
 
 
 def push(proxy, stories, tag: str, token: str):
@@ -83,9 +67,9 @@ def replica(lab, name: str, redis) -> object:
 
 def test_a_login_through_replica_a_is_recognised_at_replica_b(lab, stories, redis):
     a, b = replica(lab, "replica-a", redis), replica(lab, "replica-b", redis)
-    until(lambda: store_status(a)["reachable"] and store_status(b)["reachable"])
+    wait_for(lambda: store_status(a)["reachable"] and store_status(b)["reachable"], 20, "both proxies on Redis")
     token = login_password(a)
-    until(lambda: redis.token_keys())
+    wait_for(redis.token_keys, 20, "A's login written to Redis")
     [key] = redis.token_keys()
     assert MOTO_LOGIN[1] not in key and redis.cli("GET", key).strip() != ""
     assert int(redis.cli("TTL", key)) > 3600, "the key expires with the token (12 hours in moto)"
@@ -100,16 +84,16 @@ def test_a_login_through_replica_a_is_recognised_at_replica_b(lab, stories, redi
     b.proc.wait_log("reload applied")
     after_reload = pull(b, stories, "replica-b", token)
     assert after_reload.returncode == 0, clients.text(after_reload)
-    metrics = admin_get(b, "/metrics")
+    metrics = b.metrics_text()
     assert 'vpce_proxy_binding_lookups_total{store="redis",result="hit"} 1' in metrics, metrics
     assert 'vpce_proxy_binding_store_up{store="redis"} 1' in metrics, metrics
 
 
 def test_redis_hanging_then_lost_then_back_without_a_proxy_restart(lab, stories, redis):
     a, b = replica(lab, "outage-a", redis), replica(lab, "outage-b", redis)
-    until(lambda: store_status(a)["reachable"] and store_status(b)["reachable"])
+    wait_for(lambda: store_status(a)["reachable"] and store_status(b)["reachable"], 20, "both proxies on Redis")
     token = login_password(a)
-    until(lambda: redis.token_keys())
+    wait_for(redis.token_keys, 20, "A's login written to Redis")
 
     redis.hang()
     served = push(a, stories, "outage-a", token)
@@ -118,15 +102,16 @@ def test_redis_hanging_then_lost_then_back_without_a_proxy_restart(lab, stories,
     refused = push(b, stories, "outage-b", token)
     assert refused.returncode != 0, clients.text(refused)
     assert registry_records_since(b, before) == {"anonymous"}, "an unknown token is anonymous, not let through"
-    status = until(lambda: (s := store_status(b)) and not s["reachable"] and s)
+    status = wait_for(lambda: (s := store_status(b)) and not s["reachable"] and s, 20, "B reporting the outage")
     assert status["lookups"]["timed_out"] >= 1, status
-    assert until(lambda: not store_status(a)["reachable"]), "A's heartbeat notices with nothing to look up"
-    assert 'vpce_proxy_binding_store_up{store="redis"} 0' in admin_get(a, "/metrics")
+    # A's heartbeat notices with nothing to look up.
+    wait_for(lambda: not store_status(a)["reachable"], 20, "A reporting the outage")
+    assert 'vpce_proxy_binding_store_up{store="redis"} 0' in a.metrics_text()
 
     redis.restart()  # killed while hung, back empty on the same port
-    recovered = until(lambda: (s := store_status(b)) and s["reachable"] and s)
+    recovered = wait_for(lambda: (s := store_status(b)) and s["reachable"] and s, 20, "B reconnected")
     assert recovered["recoveries"] >= 1 and recovered["last_error"], recovered
-    until(lambda: redis.token_keys()), "A writes what its memory holds back to the empty Redis"
+    wait_for(redis.token_keys, 20, "A writing what its memory holds back to the empty Redis")
     before = len(b.audit_records())
     result = push(b, stories, "outage-b-again", token)
     assert result.returncode == 0, clients.text(result)
@@ -140,7 +125,7 @@ def test_a_restarted_proxy_on_the_file_store_keeps_the_login_but_not_an_expired_
                                     facts=bindings_toml(store="file", path=str(path)))
     first = start()
     token = login_password(first)
-    until(lambda: path.exists() and "bindings" in path.read_text())
+    wait_for(lambda: path.exists() and "bindings" in path.read_text(), 20, "the bindings file written")
     first.stop()
     text = path.read_text()
     assert token not in text and stat.S_IMODE(path.stat().st_mode) == 0o600, text
@@ -169,7 +154,7 @@ def test_the_replicas_configmap_runs_with_a_shared_redis(lab, redis, tmp_path):
     Service name swapped for loopback), it starts, hashes the ConfigMap's policies and reports the store."""
     import yaml  # installed by scripts/lint-deploy (kubernetes-validate), which scripts/test runs first
 
-    from lab.proxy import REPO_ROOT, start
+    from lab.proxy import REPO_ROOT, admin_get, start
 
     docs = list(yaml.safe_load_all((REPO_ROOT / "deploy" / "kubernetes-replicas.yaml").read_text()))
     data = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "vpce-proxy")["data"]
@@ -184,10 +169,9 @@ def test_the_replicas_configmap_runs_with_a_shared_redis(lab, redis, tmp_path):
     proc, ports = start("k8s-replica", tmp_path / "vpce-proxy.toml", tmp_path / "proxy.log", ("connect", "admin"),
                         env=clients.base_env(None))
     try:
-        proxy = SimpleNamespace(admin_url=f"http://127.0.0.1:{ports['admin']}")
-        status = until(lambda: (s := store_status(proxy)) and s["reachable"] and s)
-        assert status["store"] == "redis", status
-        health = json.loads(admin_get(proxy, "/healthz"))
+        healthz = lambda: json.loads(admin_get(ports["admin"], "/healthz"))  # noqa: E731
+        health = wait_for(lambda: (h := healthz()) and h["bindings"]["reachable"] and h, 20, "Redis reachable")
+        assert health["bindings"]["store"] == "redis", health
         assert set(health["policies"]) >= {"ecr.api", "ecr.dkr", "s3"}, health
     finally:
         proc.stop()
