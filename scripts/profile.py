@@ -2,7 +2,9 @@
 
 Not a test: it prints figures. The release binary serves manifest GETs from the CNCF registry through the
 SNI listener under wrk (32 connections, time-bounded), and the same load is looked at four ways, each in
-its own run so one tool's overhead never colours another's figure:
+its own run so one tool's overhead never colours another's figure. With `--blobs` the load is bench's
+layer leg instead (4 parallel curl downloads of a 64 MiB blob through the CONNECT listener, repeated for
+the same time) and every figure is per GB of layer rather than per request:
   cpu:     user and system CPU per request, from /proc/PID/stat (no tool attached);
   perf:    a cpu-clock sample profile (perf record -e cpu-clock), grouped by component: rustls and ring per
            leg together, hyper, tokio, the kernel, the allocator, audit, metrics, tracing, the decision;
@@ -20,7 +22,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("BENCH_BLOB_MIB", "1")
+BLOBS = "--blobs" in sys.argv
+os.environ.setdefault("BENCH_BLOB_MIB", "64" if BLOBS else "1")
 import bench  # noqa: E402  (this script's own directory is sys.path[0]; after the env default above)
 
 SECONDS = int(os.environ.get("PROFILE_SECONDS", "6"))  # PROFILE_CPU_ONLY=1: only the first view
@@ -29,9 +32,10 @@ LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 # Component of a sampled symbol, first match wins: (name, regex on "dso symbol").
 COMPONENTS = [
     ("kernel", r"\[kernel"),
-    ("allocator", r"\b(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|malloc_consolidate|"
+    ("allocator", r"\b(malloc|free|realloc|calloc|cfree|mi_|_mi_|mi_malloc|_int_malloc|_int_free|_int_realloc|malloc_consolidate|"
                   r"tcache|arena|unlink_chunk|__libc_malloc|__libc_free|__libc_realloc|alloc::alloc)"),
-    ("crypto (ring)", r"\bring::|ring_core|\bring-|aes_|gcm_|ChaCha|sha256_block|GFp|p256|ecp_nistz|bn_mul|x25519"),
+    ("crypto (ring or aws-lc)", r"\bring::|ring_core|\bring-|aws_lc|aes_|gcm_|ChaCha|sha256_block|GFp|p256|"
+                               r"ecp_nistz|bn_mul|x25519"),
     ("rustls", r"rustls"),
     ("audit", r"vpce_proxy::audit"),
     ("metrics", r"vpce_proxy::admin::metrics"),
@@ -45,31 +49,55 @@ COMPONENTS = [
 ]
 
 
-def load(work, proxy, reg, sni_port, audit, path):
-    """One wrk run at 32 connections; the number of requests the proxy handled."""
-    before = bench.lines(audit)
-    bench.wrk(work, sni_port, 32, SECONDS, path)
-    time.sleep(0.1)
-    return bench.lines(audit) - before
+class Small:
+    """wrk at 32 connections for SECONDS; counts the requests the proxy handled (its audit lines)."""
+    unit = "request"
+
+    def __init__(self, work, sni_port, audit, path):
+        self.work, self.sni_port, self.audit, self.path = work, sni_port, audit, path
+
+    def __call__(self):
+        before = bench.lines(self.audit)
+        bench.wrk(self.work, self.sni_port, 32, SECONDS, self.path)
+        time.sleep(0.1)
+        return bench.lines(self.audit) - before
 
 
-def cpu_split(work, proxy, reg, sni_port, audit, path):
+class Blobs:
+    """Rounds of 4 parallel downloads of the layer through the CONNECT listener for about SECONDS;
+    counts GB (10^9 bytes) delivered."""
+    unit = "GB"
+
+    def __init__(self, url, extra):
+        self.url, self.extra = url, extra
+
+    def __call__(self):
+        total, start = 0, time.monotonic()
+        while time.monotonic() - start < SECONDS:
+            got, _, failed = bench.curl_blobs(self.url, self.extra, 4)
+            if failed:
+                raise RuntimeError(f"{failed} blob downloads failed")
+            total += got
+        return total / 1e9
+
+
+def cpu_split(work, proxy, load):
     fields = lambda: Path(f"/proc/{proxy.pid}/stat").read_text().rsplit(")", 1)[1].split()  # noqa: E731
     f0 = fields()
-    handled = load(work, proxy, reg, sni_port, audit, path)
+    handled = load()
     f1 = fields()
     user = (int(f1[11]) - int(f0[11])) / bench.TICK
     system = (int(f1[12]) - int(f0[12])) / bench.TICK
     return handled, user / handled * 1e6, system / handled * 1e6
 
 
-def perf_profile(work, proxy, reg, sni_port, audit, path):
+def perf_profile(work, proxy, load):
     data = work / "perf.data"
     rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-p", str(proxy.pid),
-                            "-o", str(data), "--", "sleep", str(SECONDS + 1)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "-o", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    handled = load(work, proxy, reg, sni_port, audit, path)
+    handled = load()
+    rec.send_signal(2)
     rec.wait(timeout=60)
     report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--sort", "dso,sym", "--percent-limit",
                              "0", "-q"], capture_output=True, text=True, timeout=300).stdout
@@ -86,12 +114,12 @@ def perf_profile(work, proxy, reg, sni_port, audit, path):
     return handled, groups, sorted(top, reverse=True)[:25]
 
 
-def syscalls(work, proxy, reg, sni_port, audit, path):
+def syscalls(work, proxy, load):
     out = work / "strace.txt"
     tracer = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(proxy.pid)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    handled = load(work, proxy, reg, sni_port, audit, path)
+    handled = load()
     tracer.terminate()
     tracer.wait(timeout=30)
     calls = {}
@@ -102,7 +130,7 @@ def syscalls(work, proxy, reg, sni_port, audit, path):
     return handled, calls
 
 
-def allocations(work, proxy, reg, sni_port, audit, path):
+def allocations(work, proxy, load):
     for fn in ("malloc", "calloc", "realloc"):
         subprocess.run(["perf", "probe", "-q", "-x", LIBC, "-a", fn], capture_output=True, timeout=60)
     out = work / "allocs.txt"
@@ -110,7 +138,7 @@ def allocations(work, proxy, reg, sni_port, audit, path):
                              "probe_libc:malloc,probe_libc:calloc,probe_libc:realloc", "-p", str(proxy.pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    handled = load(work, proxy, reg, sni_port, audit, path)
+    handled = load()
     stat.send_signal(2)
     stat.wait(timeout=30)
     counts = {}
@@ -121,26 +149,28 @@ def allocations(work, proxy, reg, sni_port, audit, path):
     return handled, counts
 
 
-def report(cpu, prof, sys_calls, allocs):
+def report(unit, cpu, prof, sys_calls, allocs):
+    scale, mark = (1e6, "us") if unit == "request" else (1.0, "s")
     handled, user, system = cpu
-    print(f"\nCPU per request ({handled} requests, no tool attached): user {user:.1f} us, system {system:.1f} us,"
-          f" total {user + system:.1f} us")
+    user, system = user / 1e6 * scale, system / 1e6 * scale
+    print(f"\nCPU per {unit} ({handled:.6g} {unit}s, no tool attached): user {user:.3g} {mark}, system {system:.3g}"
+          f" {mark}, total {user + system:.3g} {mark}")
     handled, groups, top = prof
     total = user + system
-    print(f"\nperf cpu-clock samples by component ({handled} requests), share and us/request of the total:")
+    print(f"\nperf cpu-clock samples by component ({handled:.6g} {unit}s), share and {mark}/{unit} of the total:")
     for name, pct in sorted(groups.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:<42} {pct:5.1f} %  {pct / 100 * total:6.1f} us")
+        print(f"  {name:<42} {pct:5.1f} %  {pct / 100 * total:7.3g} {mark}")
     print("\ntop symbols:")
     for pct, name, sym in top:
         print(f"  {pct:5.2f} %  [{name}] {sym}")
     handled, calls = sys_calls
-    print(f"\nsyscalls per request (strace -c -f, {handled} requests): {sum(calls.values()) / handled:.2f}")
+    print(f"\nsyscalls per {unit} (strace -c -f, {handled:.6g} {unit}s): {sum(calls.values()) / handled:.2f}")
     for name, n in sorted(calls.items(), key=lambda kv: -kv[1])[:12]:
-        print(f"  {name:<16} {n / handled:6.2f}")
+        print(f"  {name:<16} {n / handled:8.2f}")
     handled, counts = allocs
-    per = {k: v / handled for k, v in counts.items()}
-    print(f"\nallocations per request (uprobes, {handled} requests): "
-          + ", ".join(f"{k} {v:.1f}" for k, v in per.items()) + f"; total {sum(per.values()):.1f}")
+    each = {k: v / handled for k, v in counts.items()}
+    print(f"\nallocations per {unit} (uprobes, {handled:.6g} {unit}s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in each.items()) + f"; total {sum(each.values()):.1f}")
 
 
 def main() -> int:
@@ -149,19 +179,24 @@ def main() -> int:
     procs = []
     try:
         ca = bench.LabCA(work / "lab-ca")
-        reg, _ = bench.setup_registry(work, ca)
+        reg, blob_digest = bench.setup_registry(work, ca)
         procs.append(reg)
-        proxy, _, sni_port = bench.start_proxy(exe, work, reg, ca, work / "proxy-ca")
+        proxy, connect_port, sni_port = bench.start_proxy(exe, work, reg, ca, work / "proxy-ca")
         procs.append(proxy)
         audit, path = work / "audit.jsonl", f"/v2/{bench.REPO_NAME}/manifests/v1"
         bench.wrk(work, sni_port, 32, 2, path)
-        args = (work, proxy, reg, sni_port, audit, path)
-        print(f"vpce-proxy profile ({exe}), {SECONDS} s of wrk at 32 connections per view")
+        load = Small(work, sni_port, audit, path)
+        if BLOBS:
+            extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
+            load = Blobs(f"https://{bench.HOST}/v2/{bench.REPO_NAME}/blobs/{blob_digest}", extra)
+        what = "4 parallel blob downloads" if BLOBS else "wrk at 32 connections"
+        print(f"vpce-proxy profile ({exe}), {SECONDS} s of {what} per view")
         if os.environ.get("PROFILE_CPU_ONLY"):
-            handled, user, system = cpu_split(*args)
-            print(f"CPU per request ({handled} requests): user {user:.1f} us, system {system:.1f} us")
+            handled, user, system = cpu_split(work, proxy, load)
+            print(f"CPU per {load.unit} ({handled:.6g}): user {user:.1f} us, system {system:.1f} us")
             return 0
-        report(cpu_split(*args), perf_profile(*args), syscalls(*args), allocations(*args))
+        views = (cpu_split, perf_profile, syscalls, allocations)
+        report(load.unit, *(view(work, proxy, load) for view in views))
         return 0
     finally:
         bench.stop_all(procs, work)
