@@ -16,6 +16,9 @@ Legs:
       answer) against the first request of a fresh direct connection, over several fresh proxies.
   (g) the binding store: the memory-store proxy against one on a real Redis, same requests, interleaved
       (scripts/bench_bindings.py).
+  (h) the floor: a plain TCP relay on the same runtime (examples/tcp_relay) against the proxy, small
+      requests and blobs interleaved: what moving the bytes costs here, and the proxy's own work beyond it
+      (scripts/bench_floor.py).
 """
 
 import base64
@@ -42,6 +45,7 @@ from lab.procs import Proc, free_port, started, wait_port  # noqa: E402
 # bench_bindings uses this module's helpers; run as a script, this module is `__main__`, so name it once.
 sys.modules.setdefault("bench", sys.modules[__name__])
 import bench_bindings  # noqa: E402  (scripts/ is on sys.path: this file's own directory)
+import bench_floor  # noqa: E402
 
 ACCOUNT = "123456789123"
 HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
@@ -412,6 +416,7 @@ def print_table(exe, reg, work, m):
         f"{med(p['p99_us'] for _, p in paced) / 1000:.3f} ms", f"+{p99:.3f} ms", "<= +1 ms")
     print_detail(m, small, b)
     bench_bindings.print_table(m["bindings"])
+    bench_floor.print_table(m["floor"])
 
 
 def print_detail(m, small, b):
@@ -460,6 +465,8 @@ def measure(exe, work, procs) -> tuple:
     m["peak_rss"], m["idle_after"] = status_kb(proxy.pid, "VmHWM"), status_kb(proxy.pid, "VmRSS")
     m["first"] = first_requests(exe, work, reg, ca, path)
     m["bindings"] = bench_bindings.measure(exe, work, reg, ca, proxy, sni_port, procs, path)
+    relay_exe = Path(os.environ["VPCE_RELAY_BIN"])
+    m["floor"] = bench_floor.measure(relay_exe, work, reg, ca, proxy, sni_port, blob_url, proxy_extra, procs, path)
     return reg, m
 
 
