@@ -88,6 +88,32 @@ async fn upstream_protocol_follows_the_http2_setting() {
     }
 }
 
+/// ARCHITECTURE.md §7: with `[upstream_tls] preconnect` (the default) a fresh proxy opens one connection
+/// to each routed host it expects first, and the first request to that host rides it instead of waiting
+/// for a handshake; the next new connection is dialled as usual.
+#[tokio::test]
+async fn upstream_spare_serves_the_first_request() {
+    let upstream = upstream(&["*.dkr.ecr.us-east-1.amazonaws.com", "api.ecr.us-east-1.amazonaws.com"]).await;
+    let proxy = proxy(&upstream, |c| {
+        c.upstream_tls.preconnect = true;
+        c.endpoint.account = Some("123456789012".into());
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while proxy.state.spare_upstream_connections() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no spares made");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The registry name (route `*.dkr.ecr...` for the endpoint's account) and the API name.
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2);
+    let get = || Request::get("/v2/app/manifests/v1").header("host", REGISTRY).body(Full::default()).unwrap();
+    let response = request(&proxy, REGISTRY, false, get()).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.json()["path"], "/v2/app/manifests/v1");
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2, "the first request used the spare");
+    assert_eq!(proxy.state.spare_upstream_connections(), 1, "the API host's spare is still waiting");
+}
+
 /// ARCHITECTURE.md §4: deny before reading the body; `Expect: 100-continue` is answered with the denial, so
 /// a refused push sends no layer bytes upstream (the upstream never even sees a connection).
 #[tokio::test]

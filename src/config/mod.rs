@@ -231,7 +231,7 @@ pub struct UpstreamRoute {
 }
 
 /// Trust anchors for upstream TLS.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamTls {
     /// A PEM file of extra CA certificates trusted besides the web PKI roots (the lab's own CA).
@@ -239,6 +239,16 @@ pub struct UpstreamTls {
     /// Offer h2 to upstream as well as HTTP/1.1. Off by default: pooled HTTP/1.1 keep-alive connections
     /// cost less CPU per request and per GB (`scripts/bench`); turn it on to multiplex over few connections.
     pub http2: bool,
+    /// At start, open one TLS connection to each routed host a client is likely to ask for first (the
+    /// names whose leaves are minted at start), so the first request to it does not wait for the upstream
+    /// handshake. On by default; only `[[upstream]]`-routed hosts are dialled, never the internet.
+    pub preconnect: bool,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls { extra_ca: None, http2: false, preconnect: true }
+    }
 }
 
 /// Bounds that keep one client from exhausting the proxy.

@@ -52,10 +52,17 @@ impl ProxyState {
         audit: Arc<AuditLog>,
     ) -> Result<ProxyState, StartError> {
         let certs = Arc::new(CertStore::open(&config.ca.dir, config.ca.leaf_cache_size)?);
-        certs.premint(&premint::names(&config))?;
+        let first_hosts = premint::names(&config);
+        certs.premint(&first_hosts)?;
         let upstream = Upstream::new(&config)?;
+        upstream.preconnect(&first_hosts);
         let limits = ConnLimits::new(&config.limits);
         Ok(ProxyState { config, live, certs, metrics, audit, upstream, limits })
+    }
+
+    /// Upstream connections made at start (`[upstream_tls] preconnect`) that no request has taken yet.
+    pub fn spare_upstream_connections(&self) -> usize {
+        self.upstream.spares()
     }
 }
 

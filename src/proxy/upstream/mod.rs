@@ -7,6 +7,7 @@
 
 mod idle;
 mod routes;
+mod spare;
 
 use std::future::Future;
 use std::io;
@@ -32,6 +33,7 @@ use tokio_rustls::TlsConnector;
 
 use self::idle::IdleTimeout;
 use self::routes::Routes;
+use self::spare::Spares;
 use crate::config::Config;
 use crate::proxy::exchange::RequestBody;
 
@@ -74,6 +76,9 @@ pub(crate) struct Upstream {
     pub client: Client<RoutedTls, RequestBody>,
     pub routes: Arc<Routes>,
     pub connect_timeout: Duration,
+    connector: RoutedTls,
+    /// `[upstream_tls] preconnect`.
+    preconnect: bool,
 }
 
 impl Upstream {
@@ -97,6 +102,7 @@ impl Upstream {
             routes: Arc::clone(&routes),
             timeout: connect_timeout,
             idle: config.limits.upstream_idle_timeout,
+            spares: Arc::new(Spares::new(config.limits.upstream_idle_timeout)),
         };
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -107,8 +113,42 @@ impl Upstream {
             // Each chunk is one write toward the client: with 8 KiB chunks a layer took twice the
             // records and syscalls.
             .http1_read_buf_exact_size(BODY_CHUNK)
-            .build(connector);
-        Ok(Upstream { client, routes, connect_timeout })
+            .build(connector.clone());
+        Ok(Upstream {
+            client,
+            routes,
+            connect_timeout,
+            connector,
+            preconnect: config.upstream_tls.preconnect,
+        })
+    }
+
+    /// With `[upstream_tls] preconnect`, makes one spare connection (`spare`) to each of `hosts` that a
+    /// `[[upstream]]` route names, in the background, and drops the unused ones when they are as old as
+    /// `upstream_idle_timeout_secs`.
+    /// Hosts without a route are left alone: the proxy does not dial the internet before a client asks.
+    pub(crate) fn preconnect(&self, hosts: &[String]) {
+        let routed: Vec<String> = hosts.iter().filter(|h| self.routes.routes(h)).cloned().collect();
+        if !self.preconnect || routed.is_empty() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let connector = self.connector.clone();
+        tokio::spawn(async move {
+            for host in routed {
+                match connector.handshake(&host, 443).await {
+                    Ok(stream) => connector.spares.put(Spares::key(&host, 443), stream),
+                    Err(e) => tracing::debug!(host, "no spare upstream connection: {e}"),
+                }
+            }
+            tracing::debug!(spares = connector.spares.len(), "spare upstream connections made");
+            tokio::time::sleep(connector.idle).await;
+            connector.spares.clear();
+        });
+    }
+
+    /// How many spare connections are waiting for their first request.
+    pub(crate) fn spares(&self) -> usize {
+        self.connector.spares.len()
     }
 
     /// Dials `host:port` (through the routes) with the connect timeout: used by raw tunnels.
@@ -145,6 +185,24 @@ pub(crate) struct RoutedTls {
     timeout: Duration,
     /// `limits.upstream_idle_timeout_secs`, applied to every upstream connection ([`IdleTimeout`]).
     idle: Duration,
+    /// The connections made at start, each for the first request to its host.
+    spares: Arc<Spares>,
+}
+
+impl RoutedTls {
+    /// TCP to the routed address and TLS for `host`, within the connect timeout.
+    async fn handshake(&self, host: &str, port: u16) -> Result<TlsStream<TcpStream>, ConnectError> {
+        let address = self.routes.address(host, port);
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| ConnectError::Tls(host.to_string(), io::Error::other(e)))?;
+        let attempt = async {
+            let tcp = dial(&address, self.timeout).await?;
+            self.tls.connect(name, tcp).await.map_err(|e| ConnectError::Tls(address.clone(), e))
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .map_err(|_| ConnectError::Timeout(address, self.timeout))?
+    }
 }
 
 impl std::fmt::Debug for RoutedTls {
@@ -166,16 +224,11 @@ impl tower_service::Service<Uri> for RoutedTls {
         let this = self.clone();
         Box::pin(async move {
             let host = uri.host().ok_or(ConnectError::NoHost)?.trim_start_matches('[').trim_end_matches(']');
-            let address = this.routes.address(host, uri.port_u16().unwrap_or(443));
-            let name = ServerName::try_from(host.to_string())
-                .map_err(|e| ConnectError::Tls(host.to_string(), io::Error::other(e)))?;
-            let attempt = async {
-                let tcp = dial(&address, this.timeout).await?;
-                this.tls.connect(name, tcp).await.map_err(|e| ConnectError::Tls(address.clone(), e))
+            let port = uri.port_u16().unwrap_or(443);
+            let stream = match this.spares.take(&Spares::key(host, port)) {
+                Some(spare) => spare,
+                None => this.handshake(host, port).await?,
             };
-            let stream = tokio::time::timeout(this.timeout, attempt)
-                .await
-                .map_err(|_| ConnectError::Timeout(address.clone(), this.timeout))??;
             Ok(UpstreamIo(TokioIo::new(IdleTimeout::new(stream, this.idle))))
         })
     }

@@ -35,16 +35,24 @@ impl Routes {
 
     /// The address to dial for `host:port`: a route's address, or the host itself.
     pub(crate) fn address(&self, host: &str, port: u16) -> String {
-        let lower = host.to_ascii_lowercase();
-        let routed = self.routes.iter().find(|(pattern, _)| match pattern {
-            Pattern::Exact(h) => *h == lower,
-            Pattern::Suffix(s) => lower.len() > s.len() && lower.ends_with(s.as_str()),
-        });
-        match routed {
+        match self.route(host) {
             Some((_, address)) => address.clone(),
             None if host.contains(':') => format!("[{host}]:{port}"),
             None => format!("{host}:{port}"),
         }
+    }
+
+    /// Whether a route names `host` (rather than the host being dialled as itself).
+    pub(crate) fn routes(&self, host: &str) -> bool {
+        self.route(host).is_some()
+    }
+
+    fn route(&self, host: &str) -> Option<&(Pattern, String)> {
+        let lower = host.to_ascii_lowercase();
+        self.routes.iter().find(|(pattern, _)| match pattern {
+            Pattern::Exact(h) => *h == lower,
+            Pattern::Suffix(s) => lower.len() > s.len() && lower.ends_with(s.as_str()),
+        })
     }
 }
 
