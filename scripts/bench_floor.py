@@ -6,7 +6,9 @@ client's TLS passes through to the registry), no HTTP, no decision, no audit lin
 through it and through the proxy, interleaved round by round:
   - wrk at 32 connections, keep-alive, the manifest GET: CPU per request (the relay's by wrk's count, the
     proxy's by its audit lines);
-  - 4 parallel downloads of the blob: CPU per GB (the proxy through its CONNECT listener, as in (b)).
+  - 4 parallel downloads of the blob: CPU per GB (the proxy through its CONNECT listener, as in (b));
+  - 4 connections paced as in (e), direct, through the relay and through the proxy: the p50 and p99 each
+    adds over direct (a second process in the path costs its wake-ups even when it does no work).
 What the relay costs is what moving the same bytes through a second process costs on this machine, most
 of it in the kernel; what the proxy costs beyond it is its own work. Asserts nothing; prints figures.
 """
@@ -37,6 +39,12 @@ def small_pair(work, relay, relay_port, proxy, sni_port, path) -> tuple[float, f
     return relay_us, proxy_us
 
 
+def paced_triple(work, reg, relay_port, sni_port, path) -> tuple[dict, dict, dict]:
+    """(e)'s paced load direct, through the relay and through the proxy: the three wrk summaries."""
+    return tuple(bench.wrk(work, port, 4, bench.PACED_SECONDS, path, delay_ms=20)
+                 for port in (reg.port, relay_port, sni_port))
+
+
 def blob_pair(relay, relay_extra, proxy, proxy_extra, url) -> tuple[float, float]:
     """4 parallel downloads through each: (relay, proxy) CPU seconds per GB."""
     per_gb = []
@@ -55,9 +63,10 @@ def measure(relay_exe, work, reg, ca, proxy, sni_port, blob_url, proxy_extra, pr
     relay_extra = ["--cacert", str(ca.cert_path), "--resolve", f"{bench.HOST}:443:127.0.0.1",
                    "--connect-to", f"{bench.HOST}:443:127.0.0.1:{relay_port}"]
     bench.wrk(work, relay_port, 32, 2, path)  # warm-up, as the proxy had
-    rows = {"small": [], "blobs": []}
+    rows = {"small": [], "blobs": [], "paced": []}
     for _ in range(bench.ROUNDS):
         rows["small"].append(small_pair(work, relay, relay_port, proxy, sni_port, path))
+        rows["paced"].append(paced_triple(work, reg, relay_port, sni_port, path))
         rows["blobs"].append(blob_pair(relay, relay_extra, proxy, proxy_extra, blob_url))
     return rows
 
@@ -76,3 +85,9 @@ def print_table(rows: dict) -> None:
         rounds = ", ".join(f"{fmt.format(r)}/{fmt.format(p)}" for r, p in pairs)
         print(f"| {label:<46} | {fmt.format(relay) + ' ' + unit:>10} | {fmt.format(proxy) + ' ' + unit:>10} | "
               f"{fmt.format(own) + ' ' + unit:>14} | {rounds}")
+    for pct in ("p50", "p99"):
+        added = [(r[f"{pct}_us"] - d[f"{pct}_us"], p[f"{pct}_us"] - d[f"{pct}_us"]) for d, r, p in rows["paced"]]
+        relay, proxy = med(a for a, _ in added) / 1000, med(b for _, b in added) / 1000
+        rounds = ", ".join(f"{a / 1000:+.3f}/{b / 1000:+.3f}" for a, b in added)
+        print(f"| {'4 conns paced: ' + pct + ' added over direct':<46} | {relay:>+7.3f} ms | {proxy:>+7.3f} ms | "
+              f"{proxy - relay:>+11.3f} ms | {rounds}")
