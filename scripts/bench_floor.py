@@ -27,16 +27,25 @@ def start_relay(relay_exe: Path, work: Path, reg) -> tuple[Proc, int]:
     return relay, port
 
 
-def small_pair(work, relay, relay_port, proxy, sni_port, path) -> tuple[float, float]:
-    """One wrk run through the relay, one through the proxy: (relay, proxy) CPU us per request."""
-    cpu0 = bench.cpu_seconds(relay.pid)
+def user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of `pid` so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / bench.TICK, int(fields[12]) / bench.TICK
+
+
+def small_pair(work, relay, relay_port, proxy, sni_port, path) -> tuple[tuple, tuple]:
+    """One wrk run through the relay, one through the proxy: ((user, system) us per request) for each."""
+    before = user_system(relay.pid)
     out = bench.wrk(work, relay_port, 32, bench.SMALL_SECONDS, path)
-    relay_us = (bench.cpu_seconds(relay.pid) - cpu0) / max(out["requests"], 1) * 1e6
+    relay_us = per_request(before, user_system(relay.pid), out["requests"])
     audit = work / "audit.jsonl"
-    cpu0, lines0 = bench.cpu_seconds(proxy.pid), bench.lines(audit)
+    before, lines0 = user_system(proxy.pid), bench.lines(audit)
     bench.wrk(work, sni_port, 32, bench.SMALL_SECONDS, path)
-    proxy_us = (bench.cpu_seconds(proxy.pid) - cpu0) / max(bench.lines(audit) - lines0, 1) * 1e6
-    return relay_us, proxy_us
+    return relay_us, per_request(before, user_system(proxy.pid), bench.lines(audit) - lines0)
+
+
+def per_request(before, after, requests) -> tuple[float, float]:
+    return tuple((b - a) / max(requests, 1) * 1e6 for a, b in zip(before, after))
 
 
 def paced_triple(work, reg, relay_port, sni_port, path) -> tuple[dict, dict, dict]:
@@ -77,9 +86,13 @@ def print_table(rows: dict) -> None:
           " audit), same loads, interleaved:")
     print(f"| {'measure':<46} | {'relay':>10} | {'vpce-proxy':>10} | {'proxy own work':>14} | rounds (relay/proxy)")
     print(f"|{'-' * 48}|{'-' * 12}|{'-' * 12}|{'-' * 16}|---------")
+    small = rows["small"]  # (user, system) per request, relay and proxy, per round
+    table = {"small": [(sum(r), sum(p)) for r, p in small], "system": [(r[1], p[1]) for r, p in small],
+             "blobs": rows["blobs"]}
     for name, label, unit, fmt in (("small", "small GET, 32 conns: CPU per request", "us", "{:.1f}"),
+                                   ("system", "  of which system (kernel) time", "us", "{:.1f}"),
                                    ("blobs", f"{bench.BLOB_MIB} MiB blobs, 4 at once: CPU per GB", "s", "{:.2f}")):
-        pairs = rows[name]
+        pairs = table[name]
         relay, proxy = med(r for r, _ in pairs), med(p for _, p in pairs)
         own = med(p - r for r, p in pairs)
         rounds = ", ".join(f"{fmt.format(r)}/{fmt.format(p)}" for r, p in pairs)
