@@ -1,7 +1,5 @@
 //! What is being asked: who, which action, on which resource, with which context keys.
 
-use std::collections::HashMap;
-
 /// The value of one condition context key: a single value or a multivalued set (such as `aws:TagKeys`).
 ///
 /// Set operators (`ForAllValues:`/`ForAnyValue:`) and single-valued operators treat the two differently,
@@ -26,10 +24,24 @@ impl ContextValue {
 }
 
 /// Condition context keys; names are case-insensitive in IAM, so they are stored lowercased.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A request carries about 15 keys, so they live in a vector searched linearly: comparing a few short
+/// strings is cheaper than hashing each one with SipHash, and the vector of 15 stays below glibc's
+/// large-allocation size, where the hash map's table (1.8 KB) made every request consolidate the
+/// allocator's fast bins (`cargo bench --bench authorize`, ARCHITECTURE.md §7). Order carries no meaning:
+/// equality ignores it and the callers that show keys sort them.
+#[derive(Debug, Clone, Default)]
 pub struct RequestContext {
-    values: HashMap<String, ContextValue>,
+    values: Vec<(String, ContextValue)>,
 }
+
+impl PartialEq for RequestContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.values.len() == other.values.len() && self.values.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for RequestContext {}
 
 impl RequestContext {
     /// An empty context.
@@ -37,15 +49,17 @@ impl RequestContext {
         Self::default()
     }
 
-    /// An empty context with room for `keys` keys: the proxy fills about 15 per request, and growing the
-    /// map from empty rehashed it several times on every request.
+    /// An empty context with room for `keys` keys: the proxy fills about 15 per request.
     pub fn with_capacity(keys: usize) -> Self {
-        RequestContext { values: HashMap::with_capacity(keys) }
+        RequestContext { values: Vec::with_capacity(keys) }
     }
 
     /// Sets a key, replacing any earlier value; the key's case does not matter.
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        self.values.insert(key.to_ascii_lowercase(), value);
+        match self.position(key) {
+            Some(i) => self.values[i].1 = value,
+            None => self.values.push((key.to_ascii_lowercase(), value)),
+        }
     }
 
     /// Sets a single-valued key.
@@ -55,29 +69,29 @@ impl RequestContext {
 
     /// Sets a key only when it is not already present (request-supplied values win over derived ones).
     pub fn set_default(&mut self, key: &str, value: impl Into<String>) {
-        self.values.entry(key.to_ascii_lowercase()).or_insert_with(|| ContextValue::Single(value.into()));
+        if self.position(key).is_none() {
+            self.values.push((key.to_ascii_lowercase(), ContextValue::Single(value.into())));
+        }
     }
 
     /// Removes a key (per-permission resource keys are replaced between the permissions of one request).
     pub fn remove(&mut self, key: &str) {
-        self.values.remove(&key.to_ascii_lowercase());
+        if let Some(i) = self.position(key) {
+            self.values.swap_remove(i);
+        }
     }
 
     /// Keeps only the keys (lowercased) for which `keep` says yes.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.values.retain(|k, _| keep(k));
+        self.values.retain(|(k, _)| keep(k));
     }
 
-    /// Looks a key up case-insensitively. Callers on the hot path should pass an already lowercased key.
+    /// Looks a key up case-insensitively.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.values.get(&key.to_ascii_lowercase())
-        } else {
-            self.values.get(key)
-        }
+        self.position(key).map(|i| &self.values[i].1)
     }
 
-    /// Every key (lowercased) and value, for explain output and audit.
+    /// Every key (lowercased) and value, for explain output and audit; in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v))
     }
@@ -85,8 +99,13 @@ impl RequestContext {
     /// Copies every key of `other` over this context.
     pub fn extend(&mut self, other: &RequestContext) {
         for (k, v) in &other.values {
-            self.values.insert(k.clone(), v.clone());
+            self.insert(k, v.clone());
         }
+    }
+
+    /// Where `key` is, compared without regard to ASCII case (stored keys are lowercase).
+    fn position(&self, key: &str) -> Option<usize> {
+        self.values.iter().position(|(k, _)| k.eq_ignore_ascii_case(key))
     }
 }
 
