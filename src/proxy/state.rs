@@ -55,7 +55,9 @@ impl ProxyState {
         let first_hosts = premint::names(&config);
         certs.premint(&first_hosts)?;
         let upstream = Upstream::new(&config)?;
-        upstream.preconnect(&first_hosts);
+        if config.upstream_tls.preconnect {
+            upstream.preconnect(&first_hosts);
+        }
         let limits = ConnLimits::new(&config.limits);
         Ok(ProxyState { config, live, certs, metrics, audit, upstream, limits })
     }

@@ -74,11 +74,8 @@ pub(crate) enum ConnectError {
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
     pub client: Client<RoutedTls, RequestBody>,
-    pub routes: Arc<Routes>,
-    pub connect_timeout: Duration,
+    /// The client's connector: its routes and connect timeout serve tunnels, its spares `preconnect`.
     connector: RoutedTls,
-    /// `[upstream_tls] preconnect`.
-    preconnect: bool,
 }
 
 impl Upstream {
@@ -95,12 +92,10 @@ impl Upstream {
         }
         let mut tls = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         tls.alpn_protocols = upstream_alpn(config.upstream_tls.http2);
-        let routes = Arc::new(Routes::new(&config.upstreams));
-        let connect_timeout = config.limits.upstream_connect_timeout;
         let connector = RoutedTls {
             tls: TlsConnector::from(Arc::new(tls)),
-            routes: Arc::clone(&routes),
-            timeout: connect_timeout,
+            routes: Arc::new(Routes::new(&config.upstreams)),
+            timeout: config.limits.upstream_connect_timeout,
             idle: config.limits.upstream_idle_timeout,
             spares: Arc::new(Spares::new(config.limits.upstream_idle_timeout)),
         };
@@ -114,22 +109,16 @@ impl Upstream {
             // records and syscalls.
             .http1_read_buf_exact_size(BODY_CHUNK)
             .build(connector.clone());
-        Ok(Upstream {
-            client,
-            routes,
-            connect_timeout,
-            connector,
-            preconnect: config.upstream_tls.preconnect,
-        })
+        Ok(Upstream { client, connector })
     }
 
-    /// With `[upstream_tls] preconnect`, makes one spare connection (`spare`) to each of `hosts` that a
-    /// `[[upstream]]` route names, in the background, and drops the unused ones when they are as old as
-    /// `upstream_idle_timeout_secs`.
-    /// Hosts without a route are left alone: the proxy does not dial the internet before a client asks.
+    /// Makes one spare connection (`spare`) to each of `hosts` that a `[[upstream]]` route names, in the
+    /// background, and drops the unused ones when they are as old as `upstream_idle_timeout_secs`
+    /// (`[upstream_tls] preconnect`; the caller checks it). Hosts without a route are left alone: the
+    /// proxy does not dial the internet before a client asks.
     pub(crate) fn preconnect(&self, hosts: &[String]) {
-        let routed: Vec<String> = hosts.iter().filter(|h| self.routes.routes(h)).cloned().collect();
-        if !self.preconnect || routed.is_empty() || tokio::runtime::Handle::try_current().is_err() {
+        let routed: Vec<String> = hosts.iter().filter(|h| self.connector.routes.routes(h)).cloned().collect();
+        if routed.is_empty() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         let connector = self.connector.clone();
@@ -153,7 +142,7 @@ impl Upstream {
 
     /// Dials `host:port` (through the routes) with the connect timeout: used by raw tunnels.
     pub(crate) async fn dial(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
-        dial(&self.routes.address(host, port), self.connect_timeout).await
+        dial(&self.connector.routes.address(host, port), self.connector.timeout).await
     }
 }
 
