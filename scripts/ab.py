@@ -37,12 +37,7 @@ def start(work, reg, ca, name, exe, workers):
 
 def blob_leg(work, proxy, connect_port, url):
     """4 parallel downloads through the CONNECT listener: (proxy CPU s per GB, MB/s)."""
-    extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
-    cpu0 = bench.cpu_seconds(proxy.pid)
-    got, wall, failed = bench.curl_blobs(url, extra, 4)
-    if failed:
-        raise RuntimeError(f"{failed} blob downloads failed")
-    return (bench.cpu_seconds(proxy.pid) - cpu0) / (got / 1e9), got / (1 << 20) / wall
+    return bench.blob_cpu(proxy.pid, url, bench.via_connect(work, connect_port))
 
 
 def one_leg(work, proxy, port, audit, connections, delay_ms, count_switches):

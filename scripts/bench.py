@@ -97,10 +97,20 @@ end
 """
 
 
+def user_system(pid: int) -> tuple[float, float]:
+    """utime and stime of the whole process (all threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (all threads), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(user_system(pid))
+
+
+def via_connect(work: Path, connect_port: int) -> list:
+    """curl's arguments for going through the proxy's CONNECT listener and trusting its CA."""
+    return ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -285,8 +295,7 @@ def first_requests(exe, work, reg, ca, path, rounds=5):
         fresh.mkdir()
         proxy, connect_port, _ = start_proxy(exe, fresh, reg, ca, work / "proxy-ca", name=f"fresh-proxy-{i}")
         try:
-            extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
-            proxied.append(curl_total(url, extra))
+            proxied.append(curl_total(url, via_connect(work, connect_port)))
         finally:
             proxy.stop()
         direct.append(curl_total(url, ["--cacert", str(ca.cert_path), "--resolve", f"{HOST}:443:127.0.0.1",
@@ -317,6 +326,16 @@ def curl_blobs(url: str, extra: list, parallel: int) -> tuple[int, float, int]:
         total += int(size)
         failed += code != "200"
     return total, time.monotonic() - start, failed
+
+
+def blob_cpu(pid: int, url: str, extra: list) -> tuple[float, float]:
+    """4 parallel downloads of `url` with `extra`: (CPU seconds per GB of process `pid`, MB/s); every
+    download must succeed."""
+    cpu0 = cpu_seconds(pid)
+    got, wall, failed = curl_blobs(url, extra, 4)
+    if failed:
+        raise RuntimeError(f"{failed} blob downloads failed")
+    return (cpu_seconds(pid) - cpu0) / (got / 1e9), got / (1 << 20) / wall
 
 
 def appconnect(url: str, extra: list) -> float:
@@ -459,7 +478,7 @@ def measure(exe, work, procs) -> tuple:
     blob_url = f"https://{HOST}/v2/{REPO_NAME}/blobs/{blob_digest}"
     direct_extra = ["--cacert", str(ca.cert_path), "--resolve", f"{HOST}:443:127.0.0.1",
                     "--connect-to", f"{HOST}:443:127.0.0.1:{reg.port}"]
-    proxy_extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
+    proxy_extra = via_connect(work, connect_port)
     m["blobs"] = blob_rounds(proxy, blob_url, direct_extra, proxy_extra)
     m["leaves"] = leaf_times(proxy_extra, direct_extra)
     m["peak_rss"], m["idle_after"] = status_kb(proxy.pid, "VmHWM"), status_kb(proxy.pid, "VmRSS")

@@ -27,21 +27,15 @@ def start_relay(relay_exe: Path, work: Path, reg) -> tuple[Proc, int]:
     return relay, port
 
 
-def user_system(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of `pid` so far, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / bench.TICK, int(fields[12]) / bench.TICK
-
-
 def small_pair(work, relay, relay_port, proxy, sni_port, path) -> tuple[tuple, tuple]:
     """One wrk run through the relay, one through the proxy: ((user, system) us per request) for each."""
-    before = user_system(relay.pid)
+    before = bench.user_system(relay.pid)
     out = bench.wrk(work, relay_port, 32, bench.SMALL_SECONDS, path)
-    relay_us = per_request(before, user_system(relay.pid), out["requests"])
+    relay_us = per_request(before, bench.user_system(relay.pid), out["requests"])
     audit = work / "audit.jsonl"
-    before, lines0 = user_system(proxy.pid), bench.lines(audit)
+    before, lines0 = bench.user_system(proxy.pid), bench.lines(audit)
     bench.wrk(work, sni_port, 32, bench.SMALL_SECONDS, path)
-    return relay_us, per_request(before, user_system(proxy.pid), bench.lines(audit) - lines0)
+    return relay_us, per_request(before, bench.user_system(proxy.pid), bench.lines(audit) - lines0)
 
 
 def per_request(before, after, requests) -> tuple[float, float]:
@@ -56,14 +50,7 @@ def paced_triple(work, reg, relay_port, sni_port, path) -> tuple[dict, dict, dic
 
 def blob_pair(relay, relay_extra, proxy, proxy_extra, url) -> tuple[float, float]:
     """4 parallel downloads through each: (relay, proxy) CPU seconds per GB."""
-    per_gb = []
-    for pid, extra in ((relay.pid, relay_extra), (proxy.pid, proxy_extra)):
-        cpu0 = bench.cpu_seconds(pid)
-        got, _, failed = bench.curl_blobs(url, extra, 4)
-        if failed:
-            raise RuntimeError(f"{failed} blob downloads failed in the floor leg")
-        per_gb.append((bench.cpu_seconds(pid) - cpu0) / (got / 1e9))
-    return per_gb[0], per_gb[1]
+    return bench.blob_cpu(relay.pid, url, relay_extra)[0], bench.blob_cpu(proxy.pid, url, proxy_extra)[0]
 
 
 def measure(relay_exe, work, reg, ca, proxy, sni_port, blob_url, proxy_extra, procs, path) -> dict:

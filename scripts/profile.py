@@ -82,13 +82,10 @@ class Blobs:
 
 
 def cpu_split(work, proxy, load):
-    fields = lambda: Path(f"/proc/{proxy.pid}/stat").read_text().rsplit(")", 1)[1].split()  # noqa: E731
-    f0 = fields()
+    (u0, s0) = bench.user_system(proxy.pid)
     handled = load()
-    f1 = fields()
-    user = (int(f1[11]) - int(f0[11])) / bench.TICK
-    system = (int(f1[12]) - int(f0[12])) / bench.TICK
-    return handled, user / handled * 1e6, system / handled * 1e6
+    (u1, s1) = bench.user_system(proxy.pid)
+    return handled, (u1 - u0) / handled * 1e6, (s1 - s0) / handled * 1e6
 
 
 def perf_profile(work, proxy, load):
@@ -149,10 +146,14 @@ def allocations(work, proxy, load):
     return handled, counts
 
 
+def in_units(unit, us):
+    """A per-unit figure from cpu_split (microseconds) as the report shows it: us per request, s per GB."""
+    return (us, "us") if unit == "request" else (us / 1e6, "s")
+
+
 def report(unit, cpu, prof, sys_calls, allocs):
-    scale, mark = (1e6, "us") if unit == "request" else (1.0, "s")
     handled, user, system = cpu
-    user, system = user / 1e6 * scale, system / 1e6 * scale
+    (user, mark), (system, _) = in_units(unit, user), in_units(unit, system)
     print(f"\nCPU per {unit} ({handled:.6g} {unit}s, no tool attached): user {user:.3g} {mark}, system {system:.3g}"
           f" {mark}, total {user + system:.3g} {mark}")
     handled, groups, top = prof
@@ -187,13 +188,14 @@ def main() -> int:
         bench.wrk(work, sni_port, 32, 2, path)
         load = Small(work, sni_port, audit, path)
         if BLOBS:
-            extra = ["--cacert", str(work / "proxy-ca" / "ca.crt"), "-x", f"http://127.0.0.1:{connect_port}"]
-            load = Blobs(f"https://{bench.HOST}/v2/{bench.REPO_NAME}/blobs/{blob_digest}", extra)
+            url = f"https://{bench.HOST}/v2/{bench.REPO_NAME}/blobs/{blob_digest}"
+            load = Blobs(url, bench.via_connect(work, connect_port))
         what = "4 parallel blob downloads" if BLOBS else "wrk at 32 connections"
         print(f"vpce-proxy profile ({exe}), {SECONDS} s of {what} per view")
         if os.environ.get("PROFILE_CPU_ONLY"):
             handled, user, system = cpu_split(work, proxy, load)
-            print(f"CPU per {load.unit} ({handled:.6g}): user {user:.1f} us, system {system:.1f} us")
+            (user, mark), (system, _) = in_units(load.unit, user), in_units(load.unit, system)
+            print(f"CPU per {load.unit} ({handled:.6g}): user {user:.3g} {mark}, system {system:.3g} {mark}")
             return 0
         views = (cpu_split, perf_profile, syscalls, allocations)
         report(load.unit, *(view(work, proxy, load) for view in views))
