@@ -18,8 +18,8 @@ use crate::audit::Authorization;
 use crate::bindings::{now_secs, Bindings};
 use crate::classify::principal::{Caller, Principals};
 use crate::classify::{
-    classify_host, content_length, hosts, BodyView, Classification, Permission, PrincipalSource, Refusal,
-    RequestHead, Service,
+    classify_host, content_length, hosts, request_query, BodyView, Classification, Permission,
+    PrincipalSource, Refusal, RequestHead, Service,
 };
 use crate::config::{Config, Endpoint, Enforcement, Mode};
 use crate::directory::Directory;
@@ -129,9 +129,11 @@ impl Authorizer {
         let secs = now_secs();
         let learned =
             |key: &[u8; 32]| self.bindings.lookup(key, secs).and_then(|arn| self.principals.index_of(&arn));
-        let caller = self.principals.resolve(head, body, conn.client.map(|a| a.ip()), proxy, &learned)?;
+        let query = request_query(head.path)?;
+        let client = conn.client.map(|a| a.ip());
+        let caller = self.principals.resolve(head, &query, body, client, proxy, &learned)?;
         let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
-        let mut classification = classify_host(host, head, body, caller_account.as_deref())?;
+        let mut classification = classify_host(host, head, &query, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
         let principal = self.principals.arn(&caller).to_string();
         let (decision, shadow) = self.decide_all(&caller, principal.clone(), &mut classification);

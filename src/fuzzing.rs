@@ -115,7 +115,9 @@ pub fn classify_request(data: &[u8]) {
     let head = RequestHead { method: h.method, host: h.host, path: h.path, headers: &h.headers };
     let complete = data.len() % 2 == 0;
     let body = Some(classify::BodyView { bytes: h.body, complete });
-    let classified = |host| classify::classify_host(host, &head, body, Some("123456789123"));
+    // A query that does not decode is refused before any classifier runs, as the authorizer does.
+    let Ok(query) = classify::request_query(h.path) else { return };
+    let classified = |host| classify::classify_host(host, &head, &query, body, Some("123456789123"));
     let Ok(host) = hosts::parse_host(h.host) else { return };
     let (service, partition, region) = (host.service, host.partition, host.region.clone());
     let first = classified(host.clone());

@@ -189,7 +189,7 @@ mod tests {
     fn resolve(p: &Principals, bindings: &Bindings, headers: &http::HeaderMap, now: u64) -> Caller {
         let head = RequestHead { method: "GET", host: "h", path: "/v2/", headers };
         let learned = |key: &[u8; 32]| bindings.lookup(key, now).and_then(|arn| p.index_of(&arn));
-        p.resolve(&head, None, None, None, &learned).unwrap()
+        p.resolve(&head, &[], None, None, None, &learned).unwrap()
     }
 
     /// Amazon ECR API Reference, GetAuthorizationToken: `authorizationToken` is base64 `AWS:password`,

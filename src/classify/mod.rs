@@ -28,7 +28,7 @@ pub use self::model::{BodyView, Classification, HostInfo, Permission, Refusal, R
 pub use self::overrides::check_method_override;
 pub use self::parse::{
     basic_credentials, basic_token, content_length, decode, has_body, query_pairs, repository_permission,
-    single_header,
+    request_query, single_header, QueryPair,
 };
 pub use self::principal::Source as PrincipalSource;
 
@@ -37,10 +37,12 @@ const CONTEXT_KEYS: usize = 24;
 
 /// Classifies one request on a host already parsed (the proxy checks the host first, to refuse or tunnel
 /// it). `caller_account` is the principal's account (or the endpoint's), used by ECR API calls without
-/// a `registryId`, which act on the caller's own registry.
+/// a `registryId`, which act on the caller's own registry. `query` is [`request_query`] of the head's
+/// path, split once for the signature parse and this.
 pub fn classify_host(
     host: HostInfo,
     head: &RequestHead<'_>,
+    query: &[QueryPair<'_>],
     body: Option<BodyView<'_>>,
     caller_account: Option<&str>,
 ) -> Result<Classification, Refusal> {
@@ -52,9 +54,9 @@ pub fn classify_host(
             let (main, more) = ecr_api::classify(&host, head, body, caller_account, &mut context)?;
             (Some(main), more)
         }
-        Service::EcrDkr => registry::classify(&host, head.method, head.path, has_body(head.headers))?,
+        Service::EcrDkr => registry::classify(&host, head, query)?,
         Service::S3 => {
-            let (main, more) = s3::classify(&host, head, &mut context)?;
+            let (main, more) = s3::classify(&host, head, query, &mut context)?;
             (Some(main), more)
         }
     };

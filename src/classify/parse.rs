@@ -1,6 +1,8 @@
 //! Reading the parts of an HTTP request the way AWS does: one value per header, percent-decoding exactly
 //! once, and the repository ARN every ECR route builds.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 
 use super::model::{HostInfo, Permission, Refusal};
@@ -30,23 +32,66 @@ pub fn single_header<'h>(headers: &'h http::HeaderMap, name: &str) -> Result<Opt
     first.to_str().map(Some).map_err(|_| Refusal(format!("header {name} is not visible ASCII")))
 }
 
-/// Splits a query string into percent-decoded pairs, in order; undecodable text is refused.
-pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, Refusal> {
+/// One `name=value` of a query string: the name percent-decoded, the value kept as sent and decoded
+/// only when read. Most values are never read: a presigned layer URL's security token is a kilobyte of
+/// escapes that only S3 looks at, and decoding it for the signature parse and again for the S3
+/// classification was a third of that request's authorization (`cargo bench --bench authorize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryPair<'a> {
+    /// The decoded name (borrowed when it has no escapes, as every AWS parameter name has none).
+    pub key: Cow<'a, str>,
+    raw_value: &'a str,
+}
+
+impl QueryPair<'_> {
+    /// The value, percent-decoded once. [`query_pairs`] already refused any value that does not decode
+    /// to UTF-8, so this fails only where that check would have.
+    pub fn value(&self) -> Result<String, Refusal> {
+        decode(self.raw_value)
+    }
+}
+
+/// The pairs of a request's query (after the path's first `?`), parsed once per request: the signature
+/// parse and the service classifiers all read these (see [`query_pairs`]).
+pub fn request_query(path_and_query: &str) -> Result<Vec<QueryPair<'_>>, Refusal> {
+    path_and_query.split_once('?').map_or(Ok(Vec::new()), |(_, query)| query_pairs(query))
+}
+
+/// Splits a query string into pairs, in order. Undecodable text in a name or a value is refused here,
+/// whether or not anyone reads that value, so a request AWS would reject is not forwarded.
+pub fn query_pairs(query: &str) -> Result<Vec<QueryPair<'_>>, Refusal> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((decode(k)?, decode(v)?))
+            check_decodes(v)?;
+            let key = if k.contains('%') { Cow::Owned(decode(k)?) } else { Cow::Borrowed(k) };
+            Ok(QueryPair { key, raw_value: v })
         })
         .collect()
 }
 
+/// Whether `s` percent-decodes to UTF-8, without building the result when it plainly does: text that
+/// was already UTF-8 stays so when escapes of ASCII bytes (`%2F`, `%3D`) are replaced, since they split
+/// it only at ASCII. Only an escape of a byte from 0x80 up can break it, and then `s` is decoded whole.
+fn check_decodes(s: &str) -> Result<(), Refusal> {
+    // Pairs of adjacent bytes folded without branching, which the compiler vectorises: a token is a
+    // third escapes, too dense for a search for `%` to pay. A `%8`..`%F` with no second hex digit is only
+    // a candidate, and `decode` then judges it exactly.
+    let bytes = s.as_bytes();
+    let high_escape = bytes.iter().zip(bytes.iter().skip(1)).fold(false, |found, (&a, &b)| {
+        found | ((a == b'%') & matches!(b, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+    });
+    if high_escape {
+        decode(s)?;
+    }
+    Ok(())
+}
+
 /// Percent-decodes exactly once; the result must be UTF-8. A `%` not followed by two hex digits stays as
 /// it is, as `percent_encoding` leaves it. Written as runs copied between escapes rather than through
-/// `percent_encoding`'s byte-at-a-time iterator: a presigned layer URL's security token is a kilobyte of
-/// escapes, decoded twice per request (signature and S3 classification), which was a third of its
-/// authorization (`cargo bench --bench authorize`).
+/// `percent_encoding`'s byte-at-a-time iterator, which was slow on values that are mostly escapes.
 pub fn decode(s: &str) -> Result<String, Refusal> {
     let bytes = s.as_bytes();
     let Some(first) = bytes.iter().position(|&b| b == b'%') else { return Ok(s.to_owned()) };
@@ -136,6 +181,41 @@ mod tests {
         }
         assert!(decode("%ff").is_err(), "a byte that is not UTF-8 is refused");
         assert!(decode("%C3").is_err(), "half a UTF-8 sequence is refused");
+    }
+
+    /// A query is refused exactly when one of its names or values does not decode to UTF-8, though
+    /// values are only decoded when read; a value read decodes as `decode` does.
+    #[test]
+    fn query_pairs_refuse_exactly_what_does_not_decode() {
+        for value in [
+            "plain",
+            "a%2Fb",
+            "%",
+            "%8",
+            "%8g",
+            "%zz",
+            "%7F",
+            "%e2%82%ac",
+            "%E2%82",
+            "%ff",
+            "%C3",
+            "x%C3%A9y",
+            "%2F%2F%80",
+            "%%80",
+            "ab%8",
+        ] {
+            let query = format!("X-Amz-Security-Token={value}&b=1");
+            let pairs = query_pairs(&query);
+            assert_eq!(pairs.is_ok(), decode(value).is_ok(), "{value:?}");
+            if let Ok(pairs) = pairs {
+                assert_eq!(pairs[0].value(), decode(value), "{value:?}");
+                assert_eq!((pairs[0].key.as_ref(), pairs.len()), ("X-Amz-Security-Token", 2));
+            }
+        }
+        assert!(query_pairs("k%FF=v").is_err(), "a name that does not decode is refused");
+        assert!(
+            request_query("/p").unwrap().is_empty() && request_query("/p?a=%C3%A9").unwrap()[0].key == "a"
+        );
     }
 
     /// RFC 7617 §2: `Basic` then base64 of `user-id ":" password`; the password may contain colons.

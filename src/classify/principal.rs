@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use super::access_key::account_of_key_id;
+use super::parse::QueryPair;
 use super::principal_keys::{principal_context, set_anonymous_keys, set_unconfigured_key_keys, ArnFacts};
 use super::sigv4::{self, SigV4};
 use super::{basic_token, single_header, BodyView, Refusal, RequestHead};
@@ -171,12 +172,13 @@ impl Principals {
     pub(crate) fn resolve(
         &self,
         head: &RequestHead<'_>,
+        query: &[QueryPair<'_>],
         body: Option<BodyView<'_>>,
         client: Option<IpAddr>,
         proxy_credentials: Option<(&str, &str)>,
         learned: LearnedTokens<'_>,
     ) -> Result<Caller, Refusal> {
-        if let Some(sig) = sigv4::parse(head)? {
+        if let Some(sig) = sigv4::parse_with(head, query)? {
             let caller = self.by_signature(&sig, head, body)?;
             return Ok(match (&caller.key_account, caller.index) {
                 (Some(account), None) => self.by_source(client, Some(account)).unwrap_or(caller),
@@ -296,7 +298,7 @@ mod tests {
 
     fn resolve(p: &Principals, headers: &http::HeaderMap, learned: LearnedTokens<'_>) -> Caller {
         let head = RequestHead { method: "GET", host: "h", path: "/v2/", headers };
-        p.resolve(&head, None, None, None, learned).unwrap()
+        p.resolve(&head, &[], None, None, None, learned).unwrap()
     }
 
     /// An instance role is its host's address: unsigned requests from the host are the role, and so are
@@ -324,7 +326,7 @@ mod tests {
         ];
         for (headers, client, index, source) in rows {
             let head = RequestHead { method: "POST", host: "h", path: "/", headers: &headers };
-            let got = p.resolve(&head, None, Some(client), None, &|_| None).unwrap();
+            let got = p.resolve(&head, &[], None, Some(client), None, &|_| None).unwrap();
             assert_eq!((got.index, got.source), (index, source), "{client} {headers:?}");
         }
     }
@@ -408,6 +410,7 @@ mod tests {
         let p = Principals::new(&list, &accounts).unwrap();
         let unconfigured = p.resolve(
             &RequestHead { method: "POST", host: "h", path: "/", headers: &sign("AKIABTX3GSDSVIISEM2E") },
+            &[],
             None,
             None,
             None,

@@ -5,7 +5,8 @@
 //! slashes, so the route is recognised from the right end of the path and the rest must be a valid ECR
 //! repository name; anything that could be read two ways, or that the table does not know, is refused.
 
-use super::{query_pairs, repository_permission, HostInfo, Permission, Refusal};
+use super::parse::QueryPair;
+use super::{has_body, repository_permission, HostInfo, Permission, Refusal, RequestHead};
 
 /// The permissions one registry request needs: the main one (`None` for the `GET /v2/` ping) and others.
 pub(crate) type RegistryPermissions = (Option<Permission>, Vec<Permission>);
@@ -24,13 +25,13 @@ enum Route {
 /// Classifies a registry request on an `ACCT.dkr.ecr...` host.
 pub(crate) fn classify(
     host: &HostInfo,
-    method: &str,
-    path_and_query: &str,
-    has_body: bool,
+    head: &RequestHead<'_>,
+    query: &[QueryPair<'_>],
 ) -> Result<RegistryPermissions, Refusal> {
+    let (method, has_body) = (head.method, has_body(head.headers));
     let account =
         host.account.as_deref().ok_or_else(|| Refusal("registry host without an account".into()))?;
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
     if path.contains('%') {
         return Err(Refusal(format!("registry path {path:?} is percent-encoded; names never need it")));
     }
@@ -146,7 +147,7 @@ fn action_for(route: Route, method: &str, path: &str) -> Result<&'static str, Re
 fn additional_for(
     route: Route,
     method: &str,
-    query: &str,
+    pairs: &[QueryPair<'_>],
     host: &HostInfo,
     account: &str,
     name: &str,
@@ -154,14 +155,13 @@ fn additional_for(
 ) -> Result<Vec<Permission>, Refusal> {
     let mut extra = Vec::new();
     if route == Route::UploadStart && method == "POST" {
-        let pairs = query_pairs(query)?;
         let one = |key: &str| -> Result<Option<String>, Refusal> {
-            let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let mut values = pairs.iter().filter(|p| p.key == key);
             let first = values.next();
             if values.next().is_some() {
                 return Err(Refusal(format!("query parameter {key:?} given twice")));
             }
-            Ok(first)
+            first.map(QueryPair::value).transpose()
         };
         match (one("mount")?, one("from")?) {
             (Some(_), Some(from)) => {

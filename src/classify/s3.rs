@@ -5,6 +5,7 @@
 //! S3 API operations". A query parameter the table does not know may be a sub-resource with another action
 //! (`?acl`, `?policy`), so it is refused rather than guessed to be a plain object read.
 
+use super::parse::QueryPair;
 use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, RequestHead};
 use crate::policy::iam;
 use crate::policy::RequestContext;
@@ -56,11 +57,11 @@ const PLAIN: [&str; 22] = [
 pub(crate) fn classify(
     host: &HostInfo,
     head: &RequestHead<'_>,
+    pairs: &[QueryPair<'_>],
     context: &mut RequestContext,
 ) -> Result<(Permission, Vec<Permission>), Refusal> {
-    let (path, query) = head.path.split_once('?').unwrap_or((head.path, ""));
-    let pairs = query_pairs(query)?;
-    let subs = subresources(&pairs)?;
+    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
+    let subs = subresources(pairs)?;
     let (bucket, key) = locate(host, path)?;
     let p = host.partition;
     let Some(bucket) = bucket else {
@@ -71,7 +72,7 @@ pub(crate) fn classify(
     };
     if key.is_empty() {
         let action = bucket_action(head.method, &subs, path)?;
-        set_list_keys(action, &pairs, context);
+        set_list_keys(action, pairs, context)?;
         return Ok((perm(action, format!("arn:{p}:s3:::{bucket}")), Vec::new()));
     }
     let object = format!("arn:{p}:s3:::{bucket}/{key}");
@@ -92,16 +93,17 @@ pub(crate) fn classify(
 /// The list parameters S3 gives policies as condition keys, set only for the actions IAM gives them to
 /// (`iam::KeyScope`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
 /// reading `s3:prefix` on `GET ?uploads&prefix=` sees it absent in AWS, so it must here too.
-fn set_list_keys(action: &str, pairs: &[(String, String)], context: &mut RequestContext) {
+fn set_list_keys(action: &str, pairs: &[QueryPair<'_>], context: &mut RequestContext) -> Result<(), Refusal> {
     let scope = iam::KeyScope::of(action);
     for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")]
     {
         if scope.applies(key) {
-            if let Some((_, value)) = pairs.iter().find(|(k, _)| k == param) {
-                context.set(key, value.clone());
+            if let Some(pair) = pairs.iter().find(|p| p.key == param) {
+                context.set(key, pair.value()?);
             }
         }
     }
+    Ok(())
 }
 
 fn perm(action: &str, resource: String) -> Permission {
@@ -109,15 +111,15 @@ fn perm(action: &str, resource: String) -> Permission {
 }
 
 /// The sub-resource keys present, sorted; unknown keys and repeated keys are refused.
-fn subresources(pairs: &[(String, String)]) -> Result<Vec<&'static str>, Refusal> {
+fn subresources(pairs: &[QueryPair<'_>]) -> Result<Vec<&'static str>, Refusal> {
     let mut found = Vec::new();
-    for (i, (k, _)) in pairs.iter().enumerate() {
-        if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+    for (i, QueryPair { key: k, .. }) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|earlier| earlier.key == *k) {
             return Err(Refusal(format!("S3 query parameter {k:?} given twice")));
         }
         if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k) {
             found.push(*s);
-        } else if !PLAIN.contains(&k.as_str()) && !k.to_ascii_lowercase().starts_with("x-amz-") {
+        } else if !PLAIN.contains(&k.as_ref()) && !k.to_ascii_lowercase().starts_with("x-amz-") {
             return Err(Refusal(format!("S3 query parameter {k:?} is not a sub-resource this proxy knows")));
         }
     }
@@ -202,7 +204,7 @@ fn copy_source(partition: &str, source: &str) -> Result<Permission, Refusal> {
     }
     let action = match query_pairs(query)?.as_slice() {
         [] => "s3:GetObject",
-        [(k, _)] if k == "versionId" => "s3:GetObjectVersion",
+        [pair] if pair.key == "versionId" => "s3:GetObjectVersion",
         _ => return Err(Refusal(format!("x-amz-copy-source {source:?} has an unknown query"))),
     };
     Ok(perm(action, format!("arn:{partition}:s3:::{bucket}/{key}")))
@@ -264,7 +266,7 @@ mod tests {
         let headers = http::HeaderMap::new();
         let head =
             RequestHead { method: "GET", host: "s3.us-east-1.amazonaws.com", path: "/", headers: &headers };
-        let (main, _) = classify(&host, &head, &mut RequestContext::default()).unwrap();
+        let (main, _) = classify(&host, &head, &[], &mut RequestContext::default()).unwrap();
         assert_eq!(main.resource, "*");
         assert!(iam_action(&main.action).resource_types.is_empty(), "{} has resource types", main.action);
         assert_literals_are_iam("s3.rs", include_str!("s3.rs"));

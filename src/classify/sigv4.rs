@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::parse::{request_query, QueryPair};
 use super::{query_pairs, single_header, BodyView, Refusal, RequestHead};
 
 /// The only algorithm AWS accepts for SigV4.
@@ -43,11 +44,16 @@ pub(crate) struct SigV4 {
 /// Finds a SigV4 signature in the `Authorization` header or the presigned query; `None` when unsigned or
 /// signed another way. Both at once is refused, as AWS does.
 pub(crate) fn parse(head: &RequestHead<'_>) -> Result<Option<SigV4>, Refusal> {
+    parse_with(head, &request_query(head.path)?)
+}
+
+/// [`parse`] with the request's query already split ([`request_query`]), as the authorizer has it.
+pub(crate) fn parse_with(head: &RequestHead<'_>, pairs: &[QueryPair<'_>]) -> Result<Option<SigV4>, Refusal> {
     let header = match single_header(head.headers, "authorization")? {
         Some(v) if v.starts_with(ALGORITHM) => Some(parse_header(v, head)?),
         _ => None,
     };
-    let query = parse_query(head.path)?;
+    let query = parse_query(pairs)?;
     match (header, query) {
         (Some(_), Some(_)) => Err(Refusal("SigV4 in both the Authorization header and the query".into())),
         (h, q) => Ok(h.or(q)),
@@ -73,16 +79,14 @@ fn parse_header(value: &str, head: &RequestHead<'_>) -> Result<SigV4, Refusal> {
     build(credential, signed, signature, amz_date, false)
 }
 
-fn parse_query(path: &str) -> Result<Option<SigV4>, Refusal> {
-    let Some((_, query)) = path.split_once('?') else { return Ok(None) };
-    let pairs = query_pairs(query)?;
+fn parse_query(pairs: &[QueryPair<'_>]) -> Result<Option<SigV4>, Refusal> {
     let one = |key: &str| -> Result<Option<String>, Refusal> {
-        let mut found = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let mut found = pairs.iter().filter(|p| p.key == key);
         let first = found.next();
         if found.next().is_some() {
             return Err(bad("presigned parameter given twice"));
         }
-        Ok(first)
+        first.map(QueryPair::value).transpose()
     };
     match one("X-Amz-Algorithm")? {
         None => Ok(None),
@@ -248,9 +252,9 @@ fn canonical_uri(path: &str, s3: bool) -> String {
 fn canonical_query(query: &str, presigned: bool) -> Result<String, Refusal> {
     let mut pairs: Vec<(String, String)> = query_pairs(query)?
         .into_iter()
-        .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
-        .map(|(k, v)| (uri_encode(&k, true), uri_encode(&v, true)))
-        .collect();
+        .filter(|p| !(presigned && p.key == "X-Amz-Signature"))
+        .map(|p| Ok((uri_encode(&p.key, true), uri_encode(&p.value()?, true))))
+        .collect::<Result<_, Refusal>>()?;
     pairs.sort();
     Ok(pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"))
 }
