@@ -43,11 +43,15 @@ pub struct QueryPair<'a> {
     raw_value: &'a str,
 }
 
-impl QueryPair<'_> {
-    /// The value, percent-decoded once. [`query_pairs`] already refused any value that does not decode
-    /// to UTF-8, so this fails only where that check would have.
-    pub fn value(&self) -> Result<String, Refusal> {
-        decode(self.raw_value)
+impl<'a> QueryPair<'a> {
+    /// The value, percent-decoded once (borrowed when it has no escapes). [`query_pairs`] already refused
+    /// any value that does not decode to UTF-8, so this fails only where that check would have.
+    pub fn value(&self) -> Result<Cow<'a, str>, Refusal> {
+        if self.raw_value.contains('%') {
+            decode(self.raw_value).map(Cow::Owned)
+        } else {
+            Ok(Cow::Borrowed(self.raw_value))
+        }
     }
 }
 
@@ -208,7 +212,7 @@ mod tests {
             let pairs = query_pairs(&query);
             assert_eq!(pairs.is_ok(), decode(value).is_ok(), "{value:?}");
             if let Ok(pairs) = pairs {
-                assert_eq!(pairs[0].value(), decode(value), "{value:?}");
+                assert_eq!(pairs[0].value().map(Cow::into_owned), decode(value), "{value:?}");
                 assert_eq!((pairs[0].key.as_ref(), pairs.len()), ("X-Amz-Security-Token", 2));
             }
         }

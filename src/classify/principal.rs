@@ -215,7 +215,7 @@ impl Principals {
         head: &RequestHead<'_>,
         body: Option<BodyView<'_>>,
     ) -> Result<Caller, Refusal> {
-        let Some(&index) = self.by_key_id.get(&sig.access_key_id) else {
+        let Some(&index) = self.by_key_id.get(&*sig.access_key_id) else {
             let key_account = account_of_key_id(&sig.access_key_id);
             let source = if key_account.is_some() { Source::UnconfiguredKey } else { Source::Anonymous };
             return Ok(Caller { index: None, source, key_account });

@@ -5,6 +5,8 @@
 //! slashes, so the route is recognised from the right end of the path and the rest must be a valid ECR
 //! repository name; anything that could be read two ways, or that the table does not know, is refused.
 
+use std::borrow::Cow;
+
 use super::parse::QueryPair;
 use super::{has_body, repository_permission, HostInfo, Permission, Refusal, RequestHead};
 
@@ -155,7 +157,7 @@ fn additional_for(
 ) -> Result<Vec<Permission>, Refusal> {
     let mut extra = Vec::new();
     if route == Route::UploadStart && method == "POST" {
-        let one = |key: &str| -> Result<Option<String>, Refusal> {
+        let one = |key: &str| -> Result<Option<Cow<str>>, Refusal> {
             let mut values = pairs.iter().filter(|p| p.key == key);
             let first = values.next();
             if values.next().is_some() {
