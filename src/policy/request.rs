@@ -1,5 +1,7 @@
 //! What is being asked: who, which action, on which resource, with which context keys.
 
+use compact_str::CompactString;
+
 /// The value of one condition context key: a single value or a multivalued set (such as `aws:TagKeys`).
 ///
 /// Set operators (`ForAllValues:`/`ForAnyValue:`) and single-valued operators treat the two differently,
@@ -30,9 +32,12 @@ impl ContextValue {
 /// large-allocation size, where the hash map's table (1.8 KB) made every request consolidate the
 /// allocator's fast bins (`cargo bench --bench authorize`, ARCHITECTURE.md §7). Order carries no meaning:
 /// equality ignores it and the callers that show keys sort them.
+///
+/// Keys are small strings kept inline (up to 24 bytes, which holds nearly every IAM key): lowercasing
+/// each key into its own heap string was a quarter of a request's allocations.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
-    values: Vec<(String, ContextValue)>,
+    values: Vec<(CompactString, ContextValue)>,
 }
 
 impl PartialEq for RequestContext {
@@ -58,7 +63,7 @@ impl RequestContext {
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         match self.position(key) {
             Some(i) => self.values[i].1 = value,
-            None => self.values.push((key.to_ascii_lowercase(), value)),
+            None => self.values.push((lowercase_key(key), value)),
         }
     }
 
@@ -70,7 +75,7 @@ impl RequestContext {
     /// Sets a key only when it is not already present (request-supplied values win over derived ones).
     pub fn set_default(&mut self, key: &str, value: impl Into<String>) {
         if self.position(key).is_none() {
-            self.values.push((key.to_ascii_lowercase(), ContextValue::Single(value.into())));
+            self.values.push((lowercase_key(key), ContextValue::Single(value.into())));
         }
     }
 
@@ -99,7 +104,11 @@ impl RequestContext {
     /// Copies every key of `other` over this context.
     pub fn extend(&mut self, other: &RequestContext) {
         for (k, v) in &other.values {
-            self.insert(k, v.clone());
+            // `other` stores its keys lowercased already, so they are copied as they are.
+            match self.position(k) {
+                Some(i) => self.values[i].1 = v.clone(),
+                None => self.values.push((k.clone(), v.clone())),
+            }
         }
     }
 
@@ -107,6 +116,13 @@ impl RequestContext {
     fn position(&self, key: &str) -> Option<usize> {
         self.values.iter().position(|(k, _)| k.eq_ignore_ascii_case(key))
     }
+}
+
+/// A key as stored: ASCII-lowercased, inline when short.
+fn lowercase_key(key: &str) -> CompactString {
+    let mut stored = CompactString::from(key);
+    stored.make_ascii_lowercase();
+    stored
 }
 
 /// The principal ARN used for unsigned requests, as AWS reports it in denial messages.
