@@ -19,14 +19,31 @@ const SUFFIXES: [Suffix; 5] = [
     (&["api", "aws"], &["aws"]),
 ];
 
+/// The most labels an endpoint host has: a bucket name is at most 63 characters (32 labels) and the
+/// longest form adds 6 (`s3.dualstack.R.amazonaws.com.cn`). A longer name is no endpoint's, so the labels
+/// fit a small array and a host parse, which runs several times per request, allocates nothing for them.
+const MAX_LABELS: usize = 40;
+
+/// What `split_region` found: the labels before `<region>.<suffix>`, the region and its partition.
+type RegionSplit<'a> = Option<(&'a [&'a str], &'a str, &'static str)>;
+
 /// Classifies a `Host` header value (any case, optional trailing dot, optional `:443`).
 pub(crate) fn parse_host(raw: &str) -> Result<HostInfo, Refusal> {
     let name = normalize(raw).ok_or_else(|| not_endpoint(raw))?;
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.iter().any(|l| l.is_empty()) {
-        return Err(not_endpoint(raw));
+    let (mut buf, mut count) = ([""; MAX_LABELS], 0);
+    for label in name.split('.') {
+        if label.is_empty() || count == MAX_LABELS {
+            return Err(not_endpoint(raw));
+        }
+        buf[count] = label;
+        count += 1;
     }
-    ecr_api(&labels).or_else(|| ecr_dkr(&labels)).or_else(|| s3(&labels)).ok_or_else(|| not_endpoint(raw))
+    let labels = &buf[..count];
+    let split = split_region(labels);
+    ecr_api(labels, split)
+        .or_else(|| ecr_dkr(labels, split))
+        .or_else(|| s3(labels, split))
+        .ok_or_else(|| not_endpoint(raw))
 }
 
 fn not_endpoint(raw: &str) -> Refusal {
@@ -82,7 +99,7 @@ pub(crate) fn is_region(s: &str) -> bool {
 }
 
 /// Splits `labels` into the part before `<region>.<suffix>`, checking the suffix fits the region.
-fn split_region<'a>(labels: &'a [&'a str]) -> Option<(&'a [&'a str], &'a str, &'static str)> {
+fn split_region<'a>(labels: &'a [&'a str]) -> RegionSplit<'a> {
     for (suffix, partitions) in SUFFIXES {
         let n = suffix.len();
         if labels.len() <= n || !labels.ends_with(suffix) {
@@ -108,8 +125,8 @@ fn info(service: Service, region: &str, account: Option<&str>, bucket: Option<St
 }
 
 /// `api.ecr.R`, `ecr.R`, `ecr-fips.R`, `api.ecr-fips.R` on amazonaws.com(.cn) and `ecr(-fips).R.api.aws`.
-fn ecr_api(labels: &[&str]) -> Option<HostInfo> {
-    let (front, region, _) = split_region(labels)?;
+fn ecr_api(labels: &[&str], split: RegionSplit<'_>) -> Option<HostInfo> {
+    let (front, region, _) = split?;
     let dual = labels.last() == Some(&"aws");
     let ok = match front {
         ["ecr" | "ecr-fips"] => true,
@@ -120,12 +137,12 @@ fn ecr_api(labels: &[&str]) -> Option<HostInfo> {
 }
 
 /// `ACCT.dkr.ecr(-fips).R.amazonaws.com(.cn)` and the dual-stack `ACCT.dkr-ecr(-fips).R.on.aws`.
-fn ecr_dkr(labels: &[&str]) -> Option<HostInfo> {
+fn ecr_dkr(labels: &[&str], split: RegionSplit<'_>) -> Option<HostInfo> {
     if let [account, "dkr-ecr" | "dkr-ecr-fips", region, "on", "aws"] = labels {
         return (is_account_id(account) && is_region(region) && partition_of(region) == "aws")
             .then(|| info(Service::EcrDkr, region, Some(account), None));
     }
-    let (front, region, _) = split_region(labels)?;
+    let (front, region, _) = split?;
     if labels.last() == Some(&"aws") {
         return None;
     }
@@ -138,7 +155,7 @@ fn ecr_dkr(labels: &[&str]) -> Option<HostInfo> {
 }
 
 /// Every S3 form: global, regional, legacy dash, dual-stack, FIPS; path style or with a bucket in front.
-fn s3(labels: &[&str]) -> Option<HostInfo> {
+fn s3(labels: &[&str], split: RegionSplit<'_>) -> Option<HostInfo> {
     if let Some(pos) = labels.iter().rposition(|l| *l == "s3" || *l == "s3-external-1") {
         if labels[pos + 1..] == ["amazonaws", "com"] {
             return bucket_host(&labels[..pos], "us-east-1");
@@ -150,7 +167,7 @@ fn s3(labels: &[&str]) -> Option<HostInfo> {
             return bucket_host(front, region);
         }
     }
-    let (front, region, _) = split_region(labels)?;
+    let (front, region, _) = split?;
     if labels.last() == Some(&"aws") {
         return None;
     }
@@ -253,5 +270,18 @@ mod tests {
         for (host, want) in rows {
             assert_eq!(super::service_of(host), *want, "{host}");
         }
+    }
+
+    /// S3 User Guide, "General purpose bucket naming rules": at most 63 characters, dots allowed, so the
+    /// longest virtual-hosted name has 37 labels; a name with more labels is no endpoint's.
+    #[test]
+    fn the_longest_bucket_host_parses_and_longer_names_are_refused() {
+        let bucket = vec!["a"; 32].join(".");
+        assert_eq!(bucket.len(), 63);
+        let host = format!("{bucket}.s3.dualstack.us-east-1.amazonaws.com");
+        let info = super::parse_host(&host).unwrap();
+        assert_eq!((info.service, info.bucket.as_deref()), (Service::S3, Some(bucket.as_str())));
+        let too_many = format!("{}.s3.us-east-1.amazonaws.com", vec!["a"; 36].join("."));
+        assert!(super::parse_host(&too_many).unwrap_err().0.contains("not an endpoint host"));
     }
 }
