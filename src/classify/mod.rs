@@ -48,7 +48,7 @@ pub fn classify_host(
     body: Option<BodyView<'_>>,
     caller_account: Option<&str>,
 ) -> Result<Classification, Refusal> {
-    // Request, principal and endpoint keys together (authorize adds the rest); sized so none rehash.
+    // Request, principal and endpoint keys together (authorize adds the rest); sized so a pull never regrows.
     let mut context = RequestContext::with_capacity(CONTEXT_KEYS);
     context.set("aws:RequestedRegion", host.region.clone());
     let (permission, additional) = match host.service {
