@@ -33,8 +33,9 @@ pub use self::parse::{
 pub use self::principal::Source as PrincipalSource;
 
 /// Keys a request's context typically ends with (region, principal, clock, endpoint, resource account):
-/// 14 for a pull. Sixteen entries are 896 bytes, under the 1008 where glibc treats a request as large and
-/// first consolidates its fast bins, which 24 entries cost on every request (`cargo bench --bench authorize`).
+/// 14 for a pull. Sixteen entries are 896 bytes, under the 1008 where glibc treats a request as large
+/// and first consolidates its fast bins, which 24 entries cost on every request (`cargo bench --bench
+/// authorize`).
 const CONTEXT_KEYS: usize = 16;
 
 /// Classifies one request on a host already parsed (the proxy checks the host first, to refuse or tunnel

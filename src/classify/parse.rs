@@ -35,7 +35,7 @@ pub fn single_header<'h>(headers: &'h http::HeaderMap, name: &str) -> Result<Opt
 /// One `name=value` of a query string: the name percent-decoded, the value kept as sent and decoded
 /// only when read. Most values are never read: a presigned layer URL's security token is a kilobyte of
 /// escapes that only S3 looks at, and decoding it for the signature parse and again for the S3
-/// classification was a third of that request's authorization (`cargo bench --bench authorize`).
+/// classification was close to half that request's authorization (`cargo bench --bench authorize`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryPair<'a> {
     /// The decoded name (borrowed when it has no escapes, as every AWS parameter name has none).
