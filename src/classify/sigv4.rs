@@ -181,16 +181,23 @@ pub(crate) fn verify(
     }
     let canonical = canonical_request(sig, head, body)?;
     let key = cached_signing_key(secret, &sig.date, &sig.region, &sig.service);
-    // The string to sign goes straight into the MAC, piece by piece: it is never needed whole.
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
     let (mut digest, mut given) = ([0; 64], [0; 32]);
     hex::encode_to_slice(Sha256::digest(canonical), &mut digest).expect("64 hex digits fill 64 bytes");
-    for part in [ALGORITHM, "\n", amz_date, "\n", &sig.date, "/", &sig.region, "/", &sig.service] {
-        mac.update(part.as_bytes());
-    }
-    mac.update(b"/aws4_request\n");
-    mac.update(&digest);
-    let expected = mac.finalize().into_bytes();
+    // The string to sign goes straight into the MAC, piece by piece: it is never needed whole.
+    let to_sign: [&[u8]; 11] = [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        sig.date.as_bytes(),
+        b"/",
+        sig.region.as_bytes(),
+        b"/",
+        sig.service.as_bytes(),
+        b"/aws4_request\n",
+        &digest,
+    ];
+    let expected = hmac(&key, &to_sign);
     // A signature of another length is hex (parse checked) but can never match.
     let well_formed = hex::decode_to_slice(sig.signature.as_bytes(), &mut given).is_ok();
     if well_formed && bool::from(expected.as_slice().ct_eq(&given)) {
@@ -209,19 +216,20 @@ pub(crate) fn masked(key_id: &str) -> String {
     format!("****{tail}")
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+/// HMAC-SHA256 of the concatenation of `parts`, fed in one by one so no message is built whole.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    parts.iter().for_each(|part| mac.update(part));
+    mac.finalize().into_bytes().into()
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+    let k_date = hmac(format!("AWS4{secret}").as_bytes(), &[date.as_bytes()]);
+    let k_region = hmac(&k_date, &[region.as_bytes()]);
+    let k_service = hmac(&k_region, &[service.as_bytes()]);
+    hmac(&k_service, &[b"aws4_request"]).to_vec()
 }
 
 /// The signing keys this thread derived last: a key changes only with the secret, the day, the region and
