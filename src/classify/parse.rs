@@ -55,6 +55,21 @@ impl<'a> QueryPair<'a> {
     }
 }
 
+/// The one value of `key` in a query, decoded: the query's twin of [`single_header`]. A key given twice
+/// is refused with the caller's `twice`, never guessed.
+pub(crate) fn single_param<'a>(
+    pairs: &[QueryPair<'a>],
+    key: &str,
+    twice: impl FnOnce() -> Refusal,
+) -> Result<Option<Cow<'a, str>>, Refusal> {
+    let mut found = pairs.iter().filter(|p| p.key == key);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(twice());
+    }
+    first.map(QueryPair::value).transpose()
+}
+
 /// The pairs of a request's query (after the path's first `?`), parsed once per request: the signature
 /// parse and the service classifiers all read these (see [`query_pairs`]).
 pub fn request_query(path_and_query: &str) -> Result<Vec<QueryPair<'_>>, Refusal> {

@@ -5,9 +5,7 @@
 //! slashes, so the route is recognised from the right end of the path and the rest must be a valid ECR
 //! repository name; anything that could be read two ways, or that the table does not know, is refused.
 
-use std::borrow::Cow;
-
-use super::parse::QueryPair;
+use super::parse::{single_param, QueryPair};
 use super::{has_body, repository_permission, HostInfo, Permission, Refusal, RequestHead};
 
 /// The permissions one registry request needs: the main one (`None` for the `GET /v2/` ping) and others.
@@ -157,14 +155,8 @@ fn additional_for(
 ) -> Result<Vec<Permission>, Refusal> {
     let mut extra = Vec::new();
     if route == Route::UploadStart && method == "POST" {
-        let one = |key: &str| -> Result<Option<Cow<str>>, Refusal> {
-            let mut values = pairs.iter().filter(|p| p.key == key);
-            let first = values.next();
-            if values.next().is_some() {
-                return Err(Refusal(format!("query parameter {key:?} given twice")));
-            }
-            first.map(QueryPair::value).transpose()
-        };
+        let one =
+            |key: &str| single_param(pairs, key, || Refusal(format!("query parameter {key:?} given twice")));
         match (one("mount")?, one("from")?) {
             (Some(_), Some(from)) => {
                 if !is_repository_name(&from) {

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::parse::{request_query, QueryPair};
+use super::parse::{request_query, single_param, QueryPair};
 use super::{query_pairs, single_header, BodyView, Refusal, RequestHead};
 
 /// The only algorithm AWS accepts for SigV4.
@@ -87,14 +87,7 @@ fn parse_header<'a>(value: &'a str, head: &RequestHead<'a>) -> Result<SigV4<'a>,
 }
 
 fn parse_query<'a>(pairs: &[QueryPair<'a>]) -> Result<Option<SigV4<'a>>, Refusal> {
-    let one = |key: &str| -> Result<Option<Cow<'a, str>>, Refusal> {
-        let mut found = pairs.iter().filter(|p| p.key == key);
-        let first = found.next();
-        if found.next().is_some() {
-            return Err(bad("presigned parameter given twice"));
-        }
-        first.map(QueryPair::value).transpose()
-    };
+    let one = |key: &str| single_param(pairs, key, || bad("presigned parameter given twice"));
     match one("X-Amz-Algorithm")? {
         None => Ok(None),
         Some(a) if a == ALGORITHM => build(
@@ -501,6 +494,9 @@ mod tests {
         let sig = parse(&head("GET", path, &headers)).unwrap().unwrap();
         assert!(sig.presigned);
         assert_eq!((&*sig.access_key_id, &*sig.service), ("AKIDEXAMPLE", "s3"));
+        let twice = format!("{path}&X-Amz-Date=20150831T000000Z");
+        let err = parse(&head("GET", &twice, &headers)).unwrap_err();
+        assert!(err.0.contains("presigned parameter given twice"), "{err}");
     }
 
     #[test]
