@@ -179,7 +179,7 @@ impl Principals {
         learned: LearnedTokens<'_>,
     ) -> Result<Caller, Refusal> {
         if let Some(sig) = sigv4::parse_with(head, query)? {
-            let caller = self.by_signature(&sig, head, body)?;
+            let caller = self.by_signature(&sig, head, query, body)?;
             return Ok(match (&caller.key_account, caller.index) {
                 (Some(account), None) => self.by_source(client, Some(account)).unwrap_or(caller),
                 _ => caller,
@@ -213,6 +213,7 @@ impl Principals {
         &self,
         sig: &SigV4,
         head: &RequestHead<'_>,
+        query: &[QueryPair<'_>],
         body: Option<BodyView<'_>>,
     ) -> Result<Caller, Refusal> {
         let Some(&index) = self.by_key_id.get(&*sig.access_key_id) else {
@@ -221,7 +222,7 @@ impl Principals {
             return Ok(Caller { index: None, source, key_account });
         };
         if let Some(secret) = &self.list[index].secret_access_key {
-            sigv4::verify(sig, head, body, secret)?;
+            sigv4::verify(sig, head, query, body, secret)?;
         }
         Ok(Caller::known(index, Source::Sigv4))
     }

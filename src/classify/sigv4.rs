@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::parse::{request_query, single_param, QueryPair};
-use super::{query_pairs, single_header, BodyView, Refusal, RequestHead};
+use super::{single_header, BodyView, Refusal, RequestHead};
 
 /// The only algorithm AWS accepts for SigV4.
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -161,10 +161,12 @@ fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// Recomputes the signature with `secret` and compares in constant time.
+/// Recomputes the signature with `secret` and compares in constant time. `query` is the request's query
+/// as [`request_query`] split it.
 pub(crate) fn verify(
     sig: &SigV4<'_>,
     head: &RequestHead<'_>,
+    query: &[QueryPair<'_>],
     body: Option<BodyView<'_>>,
     secret: &str,
 ) -> Result<(), Refusal> {
@@ -172,7 +174,7 @@ pub(crate) fn verify(
     if !amz_date.starts_with(&*sig.date) {
         return Err(bad("X-Amz-Date does not match the credential date"));
     }
-    let canonical = canonical_request(sig, head, body)?;
+    let canonical = canonical_request(sig, head, query, body)?;
     let key = cached_signing_key(secret, &sig.date, &sig.region, &sig.service);
     let (mut digest, mut given) = ([0; 64], [0; 32]);
     hex::encode_to_slice(Sha256::digest(canonical), &mut digest).expect("64 hex digits fill 64 bytes");
@@ -258,9 +260,10 @@ fn cached_signing_key(secret: &str, date: &str, region: &str, service: &str) -> 
 pub(crate) fn canonical_request(
     sig: &SigV4<'_>,
     head: &RequestHead<'_>,
+    query: &[QueryPair<'_>],
     body: Option<BodyView<'_>>,
 ) -> Result<String, Refusal> {
-    let (path, query) = head.path.split_once('?').unwrap_or((head.path, ""));
+    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
     // Built in one string, each part appended in place rather than formatted on its own and joined.
     let mut out = String::with_capacity(256 + head.path.len());
     out.push_str(head.method);
@@ -298,9 +301,9 @@ fn canonical_uri(out: &mut String, path: &str, s3: bool) {
     }
 }
 
-fn canonical_query(query: &str, presigned: bool) -> Result<String, Refusal> {
-    let mut pairs: Vec<(String, String)> = query_pairs(query)?
-        .into_iter()
+fn canonical_query(query: &[QueryPair<'_>], presigned: bool) -> Result<String, Refusal> {
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
         .filter(|p| !(presigned && p.key == "X-Amz-Signature"))
         .map(|p| Ok((uri_encode(&p.key, true), uri_encode(&p.value()?, true))))
         .collect::<Result<_, Refusal>>()?;
@@ -383,6 +386,16 @@ mod tests {
         RequestHead { method, host: "example.amazonaws.com", path, headers }
     }
 
+    /// [`verify`] with the request's query split as the authorizer splits it.
+    fn verified(
+        sig: &SigV4<'_>,
+        head: &RequestHead<'_>,
+        body: Option<BodyView<'_>>,
+        secret: &str,
+    ) -> Result<(), Refusal> {
+        verify(sig, head, &request_query(head.path)?, body, secret)
+    }
+
     fn signed(signed_headers: &str, signature: &str, extra: &[(&str, &str)]) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert("host", "example.amazonaws.com".parse().unwrap());
@@ -418,7 +431,7 @@ mod tests {
             let sig = parse(&head).unwrap().unwrap();
             assert_eq!(sig.access_key_id, "AKIDEXAMPLE", "{name}");
             assert_eq!((&*sig.date, &*sig.region, &*sig.service), ("20150830", "us-east-1", "service"));
-            verify(&sig, &head, None, SECRET).unwrap_or_else(|e| panic!("{name}: {e}"));
+            verified(&sig, &head, None, SECRET).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 
@@ -450,7 +463,7 @@ mod tests {
         let headers = signed("Host;X-Amz-Date", &signature.to_ascii_uppercase(), &[]);
         let sig = parse(&head(method, path, &headers)).unwrap().unwrap();
         assert_eq!((sig.signed_headers.join(";"), &*sig.signature), ("host;x-amz-date".into(), signature));
-        verify(&sig, &head(method, path, &headers), None, SECRET).unwrap();
+        verified(&sig, &head(method, path, &headers), None, SECRET).unwrap();
     }
 
     #[test]
@@ -461,7 +474,7 @@ mod tests {
         let cases: [(&str, &str, &str); 3] =
             [("POST", path, SECRET), (method, "/other", SECRET), (method, path, "not-the-secret")];
         for (m, p, secret) in cases {
-            let err = verify(&sig, &head(m, p, &headers), None, secret).unwrap_err();
+            let err = verified(&sig, &head(m, p, &headers), None, secret).unwrap_err();
             assert!(err.0.contains("does not match"), "{m} {p}: {err}");
         }
     }
@@ -477,14 +490,14 @@ mod tests {
         );
         let h = head("GET", "/", &headers);
         let sig = parse(&h).unwrap().unwrap();
-        verify(&sig, &h, None, SECRET).unwrap();
+        verified(&sig, &h, None, SECRET).unwrap();
         // Without it, a body that was not read whole cannot be verified.
         let headers = signed("host;x-amz-date", signature, &[("content-length", "5")]);
         let h = head("GET", "/", &headers);
-        let err = verify(&sig, &h, Some(BodyView { bytes: b"ab", complete: false }), SECRET).unwrap_err();
+        let err = verified(&sig, &h, Some(BodyView { bytes: b"ab", complete: false }), SECRET).unwrap_err();
         assert!(err.0.contains("cannot be verified"), "{err}");
         // A complete empty body hashes like no body at all.
-        verify(&sig, &h, Some(BodyView { bytes: b"", complete: true }), SECRET).unwrap();
+        verified(&sig, &h, Some(BodyView { bytes: b"", complete: true }), SECRET).unwrap();
     }
 
     #[test]
