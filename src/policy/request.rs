@@ -61,10 +61,7 @@ impl RequestContext {
 
     /// Sets a key, replacing any earlier value; the key's case does not matter.
     pub fn insert(&mut self, key: &str, value: ContextValue) {
-        match self.position(key) {
-            Some(i) => self.values[i].1 = value,
-            None => self.values.push((lowercase_key(key), value)),
-        }
+        self.upsert(key, value, || lowercase_key(key));
     }
 
     /// Sets a single-valued key.
@@ -105,10 +102,15 @@ impl RequestContext {
     pub fn extend(&mut self, other: &RequestContext) {
         for (k, v) in &other.values {
             // `other` stores its keys lowercased already, so they are copied as they are.
-            match self.position(k) {
-                Some(i) => self.values[i].1 = v.clone(),
-                None => self.values.push((k.clone(), v.clone())),
-            }
+            self.upsert(k, v.clone(), || k.clone());
+        }
+    }
+
+    /// Replaces `key`'s value, or adds it under the stored form `stored` makes (only then is it made).
+    fn upsert(&mut self, key: &str, value: ContextValue, stored: impl FnOnce() -> CompactString) {
+        match self.position(key) {
+            Some(i) => self.values[i].1 = value,
+            None => self.values.push((stored(), value)),
         }
     }
 
