@@ -96,6 +96,13 @@ pub struct RequestHead<'a> {
     pub headers: &'a http::HeaderMap,
 }
 
+impl<'a> RequestHead<'a> {
+    /// The path without its query (everything before the first `?`), still percent-encoded.
+    pub fn path_only(&self) -> &'a str {
+        self.path.split_once('?').map_or(self.path, |(path, _)| path)
+    }
+}
+
 /// A request classified: the permissions it needs and the context keys it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {

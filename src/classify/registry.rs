@@ -31,7 +31,7 @@ pub(crate) fn classify(
     let (method, has_body) = (head.method, has_body(head.headers));
     let account =
         host.account.as_deref().ok_or_else(|| Refusal("registry host without an account".into()))?;
-    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
+    let path = head.path_only();
     if path.contains('%') {
         return Err(Refusal(format!("registry path {path:?} is percent-encoded; names never need it")));
     }

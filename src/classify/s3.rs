@@ -60,7 +60,7 @@ pub(crate) fn classify(
     pairs: &[QueryPair<'_>],
     context: &mut RequestContext,
 ) -> Result<(Permission, Vec<Permission>), Refusal> {
-    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
+    let path = head.path_only();
     let subs = subresources(pairs)?;
     let (bucket, key) = locate(host, path)?;
     let p = host.partition;

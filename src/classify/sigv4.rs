@@ -263,7 +263,7 @@ pub(crate) fn canonical_request(
     query: &[QueryPair<'_>],
     body: Option<BodyView<'_>>,
 ) -> Result<String, Refusal> {
-    let path = head.path.split_once('?').map_or(head.path, |(path, _)| path);
+    let path = head.path_only();
     // Built in one string, each part appended in place rather than formatted on its own and joined.
     let mut out = String::with_capacity(256 + head.path.len());
     out.push_str(head.method);
