@@ -297,14 +297,16 @@ pub fn spawn_reloader(
     interval: Duration,
     shutdown: impl Future + Send + 'static,
 ) -> JoinHandle<()> {
+    // Registered before the task is spawned, not when it is first polled: from this call on a SIGHUP
+    // reloads instead of taking its default action, which ends the process.
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload only on file changes");
+            None
+        }
+    };
     tokio::spawn(async move {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => Some(signal),
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGHUP; reload only on file changes");
-                None
-            }
-        };
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);

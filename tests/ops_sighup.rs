@@ -83,7 +83,7 @@ async fn sighup_reloads_and_the_new_hash_is_reported() {
     std::fs::rename(&audit_path, dir.path().join("audit.log.1")).unwrap(); // logrotate moves it away
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = spawn_reloader(Arc::clone(&loaded.reloader), Duration::from_secs(3600), stopped);
-    tokio::time::sleep(Duration::from_millis(100)).await; // let the reloader install its handler
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the poll interval spend its first tick
 
     // The hour-long poll interval has ticked once already: only SIGHUP can trigger this reload.
     std::fs::write(

@@ -126,3 +126,25 @@ fn run_announces_serves_and_exits_0_on_sigterm() {
     let _ = child.kill();
     panic!("did not exit within 10 s of SIGTERM");
 }
+
+/// A supervisor (or the lab script) signals as soon as it reads the first announce line. The handlers are
+/// in place before that line is written, so a SIGHUP then is a reload request, not the default action that
+/// ends the process, and the SIGTERM after it is a clean stop with exit 0. CI once caught the SIGTERM
+/// handler being installed only after the listeners were serving.
+#[test]
+fn signals_sent_on_the_first_announce_line_are_handled_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[listen]\nconnect = \"127.0.0.1:0\"\n");
+    let mut child =
+        Command::new(BIN).args(["run", "--config"]).arg(&config).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    assert!(lines.by_ref().any(|line| line.starts_with("vpce-proxy listening on ")), "announced");
+    let pid = child.id().to_string();
+    for signal in ["-HUP", "-TERM"] {
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+    let rest: Vec<String> = lines.collect(); // ends when the process closes stderr
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}; stderr after the announce: {rest:?}");
+    assert!(rest.iter().any(|line| line == "vpce-proxy: stopped"), "{rest:?}");
+}

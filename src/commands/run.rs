@@ -89,13 +89,16 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    announce(&state, &connect, sni.as_ref(), admin.as_ref());
-    announce_bindings(&state.config.bindings);
-
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // Every signal handler is in place before the first announce line: scripts signal on reading it.
+    let shutdown = shutdown_signal();
+    let reloads = spawn_reloader(Arc::clone(&loaded.reloader), POLL_INTERVAL, stopped(stop_rx.clone()));
+    announce(&state, &connect, sni.as_ref(), admin.as_ref());
+    announce_bindings(&state.config.bindings);
+
     let mut tasks = vec![tokio::spawn(proxy::serve(connect, Arc::clone(&state), stopped(stop_rx.clone())))];
     if let Some(listener) = sni {
         tasks.push(tokio::spawn(proxy::serve_sni(listener, Arc::clone(&state), stopped(stop_rx.clone()))));
@@ -106,9 +109,8 @@ pub async fn run(config_path: Option<&Path>) -> Result<(), RunError> {
             .with_token(state.config.admin.token.clone());
         tokio::spawn(serve_admin(listener, Arc::new(admin), stopped(stop_rx.clone())))
     });
-    let reloads = spawn_reloader(Arc::clone(&loaded.reloader), POLL_INTERVAL, stopped(stop_rx.clone()));
 
-    shutdown_signal().await;
+    shutdown.await;
     eprintln!(
         "vpce-proxy: shutting down: no new connections, draining for up to {}s",
         state.config.limits.drain_timeout.as_secs()
@@ -181,18 +183,24 @@ fn say(line: &str) {
     let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now and returns a future that resolves on the first of
+/// them. Registering at the call, not at the first poll, is what lets `run` take them over before it
+/// announces a listener: a supervisor that signals as soon as it reads the address gets a clean stop,
+/// not the default action's death by signal.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
