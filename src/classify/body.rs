@@ -48,22 +48,27 @@ pub(crate) fn parse_complete(bytes: &[u8]) -> Result<Fields, BodyError> {
     let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
     let doc = json::parse(text).map_err(|e| BodyError::Json(e.to_string()))?;
     let Json::Object(members) = doc.value else { return Err(BodyError::NotObject) };
-    Ok(members.into_iter().map(|(k, v)| (k.name, reduce(&v.value))).collect())
+    Ok(members.into_iter().map(|(k, v)| (k.name, reduce(v.value))).collect())
 }
 
-fn reduce(value: &Json) -> Field {
+/// Takes the tree by value, so each kept string moves into its field instead of being copied.
+fn reduce(value: Json) -> Field {
     match value {
-        Json::String(s) => Field::Str(s.clone()),
+        Json::String(s) => Field::Str(s),
+        Json::Array(items) if items.iter().all(|i| i.as_str().is_some()) => {
+            Field::StrList(items.into_iter().filter_map(|i| into_string(i.value)).collect())
+        }
         Json::Array(items) => {
-            let strings: Option<Vec<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
-            let tags = || items.iter().map(|i| tag(&i.value)).collect::<Option<Vec<_>>>();
-            match (strings, items.is_empty()) {
-                (Some(strings), _) => Field::StrList(strings),
-                (None, false) => tags().map_or(Field::Other, Field::Tags),
-                (None, true) => Field::Other,
-            }
+            items.iter().map(|i| tag(&i.value)).collect::<Option<Vec<_>>>().map_or(Field::Other, Field::Tags)
         }
         _ => Field::Other,
+    }
+}
+
+fn into_string(value: Json) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s),
+        _ => None,
     }
 }
 
@@ -246,6 +251,14 @@ mod tests {
         assert_eq!(fields[0], ("registryId".into(), Field::Str("123456789012".into())));
         assert_eq!(fields[1], ("repositoryNames".into(), Field::StrList(vec!["a".into(), "b".into()])));
         assert_eq!(fields[2], ("n".into(), Field::Other));
+        // An empty list is a list of no strings; a list of {"Key","Value"} objects is tags; a mix is neither.
+        let lists = parse_complete(
+            br#"{"e":[],"t":[{"Key":"k","Value":"v"}],"m":["a",{"Key":"k","Value":"v"}],"x":[{"Key":"k"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(lists[0].1, Field::StrList(vec![]));
+        assert_eq!(lists[1].1, Field::Tags(vec![("k".into(), "v".into())]));
+        assert_eq!((&lists[2].1, &lists[3].1), (&Field::Other, &Field::Other));
         // Amazon ECR rejects what the JSON reader rejects: duplicate keys, trailing data, non-objects.
         let bad: [(&[u8], &str); 4] = [
             (br#"{"a":"1","a":"2"}"#, "acceptable JSON"),

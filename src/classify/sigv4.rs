@@ -35,8 +35,9 @@ pub(crate) struct SigV4<'a> {
     pub region: Cow<'a, str>,
     /// Service from the credential scope (`ecr`, `s3`).
     pub service: Cow<'a, str>,
-    /// Lowercased header names covered by the signature, in signed order.
-    pub signed_headers: Vec<Cow<'a, str>>,
+    /// Lowercased header names covered by the signature, `;`-separated in signed order, as the canonical
+    /// request lists them: kept whole rather than split into a list built per request.
+    pub signed_headers: Cow<'a, str>,
     /// Hex signature, lowercased.
     pub signature: Cow<'a, str>,
     /// `X-Amz-Date` (header or query).
@@ -127,11 +128,7 @@ fn build<'a>(
     if signature.is_empty() || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad("Signature is not hex"));
     }
-    let signed_headers = match signed {
-        Cow::Borrowed(list) => list.split(';').map(|name| lowercase(Cow::Borrowed(name))).collect(),
-        Cow::Owned(list) => list.split(';').map(|name| Cow::Owned(name.to_ascii_lowercase())).collect(),
-    };
-    let (access_key_id, signature) = (key, lowercase(signature));
+    let (access_key_id, signed_headers, signature) = (key, lowercase(signed), lowercase(signature));
     Ok(SigV4 { access_key_id, date, region, service, signed_headers, signature, amz_date, presigned })
 }
 
@@ -270,21 +267,18 @@ pub(crate) fn canonical_request(
     out.push('\n');
     canonical_uri(&mut out, path, sig.service == "s3");
     out.push('\n');
-    out.push_str(&canonical_query(query, sig.presigned)?);
+    canonical_query(&mut out, query, sig.presigned)?;
     out.push('\n');
-    for name in &sig.signed_headers {
+    for name in sig.signed_headers.split(';') {
         out.push_str(name);
         out.push(':');
         header_value(&mut out, head, name)?;
         out.push('\n');
     }
     out.push('\n');
-    for (i, name) in sig.signed_headers.iter().enumerate() {
-        out.push_str(if i == 0 { "" } else { ";" });
-        out.push_str(name);
-    }
+    out.push_str(&sig.signed_headers);
     out.push('\n');
-    out.push_str(&payload_hash(sig, head, body)?);
+    payload_hash(&mut out, sig, head, body)?;
     Ok(out)
 }
 
@@ -301,14 +295,21 @@ fn canonical_uri(out: &mut String, path: &str, s3: bool) {
     }
 }
 
-fn canonical_query(query: &[QueryPair<'_>], presigned: bool) -> Result<String, Refusal> {
+/// The query's pairs, each name and value URI-encoded, sorted, joined with `&`, appended to `out`.
+fn canonical_query(out: &mut String, query: &[QueryPair<'_>], presigned: bool) -> Result<(), Refusal> {
     let mut pairs: Vec<(String, String)> = query
         .iter()
         .filter(|p| !(presigned && p.key == "X-Amz-Signature"))
         .map(|p| Ok((uri_encode(&p.key, true), uri_encode(&p.value()?, true))))
         .collect::<Result<_, Refusal>>()?;
     pairs.sort();
-    Ok(pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"))
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        out.push_str(if i == 0 { "" } else { "&" });
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+    }
+    Ok(())
 }
 
 /// Values of one signed header, trimmed, inner runs of spaces collapsed, several joined with `,`.
@@ -324,7 +325,8 @@ fn header_value(out: &mut String, head: &RequestHead<'_>, name: &str) -> Result<
     for (i, value) in values.enumerate() {
         let value = value.to_str().map_err(|_| bad("signed header is not visible ASCII"))?;
         out.push_str(if i == 0 { "" } else { "," });
-        for (j, word) in value.split_whitespace().enumerate() {
+        // `to_str` let only visible ASCII and tabs through, so the ASCII split is the whole of it.
+        for (j, word) in value.split_ascii_whitespace().enumerate() {
             out.push_str(if j == 0 { "" } else { " " });
             out.push_str(word);
         }
@@ -333,27 +335,31 @@ fn header_value(out: &mut String, head: &RequestHead<'_>, name: &str) -> Result<
 }
 
 /// `x-amz-content-sha256` when sent (upstream checks the body against it, as AWS does); presigned URLs are
-/// `UNSIGNED-PAYLOAD`; otherwise the hash of the body, which must then have been read whole.
-fn payload_hash<'h>(
+/// `UNSIGNED-PAYLOAD`; otherwise the hash of the body, which must then have been read whole. Appended to
+/// `out`; the body's hash goes through a stack buffer.
+fn payload_hash(
+    out: &mut String,
     sig: &SigV4<'_>,
-    head: &RequestHead<'h>,
+    head: &RequestHead<'_>,
     body: Option<BodyView<'_>>,
-) -> Result<Cow<'h, str>, Refusal> {
-    if let Some(v) = single_header(head.headers, "x-amz-content-sha256")? {
-        return Ok(Cow::Borrowed(v));
-    }
-    if sig.presigned {
-        return Ok(Cow::Borrowed("UNSIGNED-PAYLOAD"));
-    }
-    match body {
-        Some(b) if b.complete => Ok(Cow::Owned(hex::encode(Sha256::digest(b.bytes)))),
-        _ if !super::has_body(head.headers) => Ok(Cow::Borrowed(EMPTY_SHA256)),
-        _ => Err(Refusal(
+) -> Result<(), Refusal> {
+    let mut hex = [0; 64];
+    let hash = match (single_header(head.headers, "x-amz-content-sha256")?, body) {
+        (Some(sent), _) => sent,
+        (None, _) if sig.presigned => "UNSIGNED-PAYLOAD",
+        (None, Some(b)) if b.complete => {
+            hex::encode_to_slice(Sha256::digest(b.bytes), &mut hex).expect("64 hex digits fill 64 bytes");
+            std::str::from_utf8(&hex).expect("hex digits are ASCII")
+        }
+        (None, _) if !super::has_body(head.headers) => EMPTY_SHA256,
+        (None, _) => return Err(Refusal(
             "SigV4 signature cannot be verified: the body was not read whole and x-amz-content-sha256 is absent \
              (raise limits.max_classify_body_bytes)"
                 .into(),
         )),
-    }
+    };
+    out.push_str(hash);
+    Ok(())
 }
 
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (uppercase); `/` only when asked.
@@ -462,7 +468,7 @@ mod tests {
         let (_, method, path, signature) = VECTORS[0];
         let headers = signed("Host;X-Amz-Date", &signature.to_ascii_uppercase(), &[]);
         let sig = parse(&head(method, path, &headers)).unwrap().unwrap();
-        assert_eq!((sig.signed_headers.join(";"), &*sig.signature), ("host;x-amz-date".into(), signature));
+        assert_eq!((&*sig.signed_headers, &*sig.signature), ("host;x-amz-date", signature));
         verified(&sig, &head(method, path, &headers), None, SECRET).unwrap();
     }
 
