@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use compact_str::{CompactString, ToCompactString};
+
 mod trace;
 
 use trace::Decider;
@@ -158,13 +160,13 @@ impl Authorizer {
         ctx.set("aws:EpochTime", epoch);
         ctx.set("aws:CurrentTime", current);
         if !self.endpoint.id.is_empty() {
-            ctx.set("aws:SourceVpce", self.endpoint.id.clone());
+            ctx.set("aws:SourceVpce", self.endpoint.id.as_str());
         }
         if !self.endpoint.vpc_id.is_empty() {
-            ctx.set("aws:SourceVpc", self.endpoint.vpc_id.clone());
+            ctx.set("aws:SourceVpc", self.endpoint.vpc_id.as_str());
         }
         if let Some(account) = &self.endpoint.account {
-            ctx.set("aws:VpceAccount", account.clone());
+            ctx.set("aws:VpceAccount", account.as_str());
         }
     }
 
@@ -417,15 +419,15 @@ pub trait AuthorizerSource: Send + Sync {
 /// `YYYY-MM-DDThh:mm:ssZ`, the form IAM uses for `aws:CurrentTime`.
 /// `aws:EpochTime` and `aws:CurrentTime` for `secs`, formatted once per second per thread: every request
 /// in that second reuses them (formatting dates was a visible share of per-request CPU).
-fn clock_strings(secs: u64) -> (String, String) {
+fn clock_strings(secs: u64) -> (CompactString, CompactString) {
     thread_local! {
-        static LAST: std::cell::RefCell<(u64, String, String)> =
-            const { std::cell::RefCell::new((u64::MAX, String::new(), String::new())) };
+        static LAST: std::cell::RefCell<(u64, CompactString, CompactString)> =
+            const { std::cell::RefCell::new((u64::MAX, CompactString::const_new(""), CompactString::const_new(""))) };
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if last.0 != secs {
-            *last = (secs, secs.to_string(), iso8601(secs));
+            *last = (secs, secs.to_compact_string(), iso8601(secs).into());
         }
         (last.1.clone(), last.2.clone())
     })

@@ -118,17 +118,17 @@ impl Directory {
         if let Some(account) = self.resource_account(permission) {
             if let Some(facts) = self.accounts.get(&account) {
                 if let Some(org) = &facts.org_id {
-                    put("aws:ResourceOrgID".into(), ContextValue::Single(org.clone()));
+                    put("aws:ResourceOrgID".into(), ContextValue::Single(org.as_str().into()));
                 }
                 if !facts.org_paths.is_empty() {
                     put("aws:ResourceOrgPaths".into(), ContextValue::Multi(facts.org_paths.clone()));
                 }
             }
-            put("aws:ResourceAccount".into(), ContextValue::Single(account));
+            put("aws:ResourceAccount".into(), ContextValue::Single(account.into()));
         }
         for (k, v) in self.repository_tags.get(&permission.resource).into_iter().flatten() {
-            put(format!("aws:ResourceTag/{k}"), ContextValue::Single(v.clone()));
-            put(format!("ecr:ResourceTag/{k}"), ContextValue::Single(v.clone()));
+            put(format!("aws:ResourceTag/{k}"), ContextValue::Single(v.as_str().into()));
+            put(format!("ecr:ResourceTag/{k}"), ContextValue::Single(v.as_str().into()));
         }
         set
     }

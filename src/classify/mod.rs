@@ -51,7 +51,7 @@ pub fn classify_host(
 ) -> Result<Classification, Refusal> {
     // Request, principal and endpoint keys together (authorize adds the rest); sized so a pull never regrows.
     let mut context = RequestContext::with_capacity(CONTEXT_KEYS);
-    context.set("aws:RequestedRegion", host.region.clone());
+    context.set("aws:RequestedRegion", host.region.as_str());
     let (permission, additional) = match host.service {
         Service::EcrApi => {
             let (main, more) = ecr_api::classify(&host, head, body, caller_account, &mut context)?;

@@ -154,7 +154,7 @@ pub fn render(verdict: &Verdict) -> Value {
         .into_iter()
         .map(|(k, v)| {
             let value = match v {
-                ContextValue::Single(s) => json!(s),
+                ContextValue::Single(s) => json!(s.as_str()),
                 ContextValue::Multi(vs) => json!(vs),
             };
             (display_key(k), value)

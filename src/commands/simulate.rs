@@ -166,7 +166,7 @@ fn context(node: &Spanned) -> Result<RequestContext, CaseError> {
             Json::Array(items) => {
                 ContextValue::Multi(items.iter().map(scalar).collect::<Option<_>>().ok_or_else(bad)?)
             }
-            _ => ContextValue::Single(scalar(value).ok_or_else(bad)?),
+            _ => ContextValue::Single(scalar(value).ok_or_else(bad)?.into()),
         };
         context.insert(&key.name, parsed);
     }

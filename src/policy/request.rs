@@ -8,8 +8,10 @@ use compact_str::CompactString;
 /// so the distinction is kept rather than folding everything into a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextValue {
-    /// A single-valued key such as `aws:PrincipalOrgID`.
-    Single(String),
+    /// A single-valued key such as `aws:PrincipalOrgID`. Inline up to 24 bytes, which holds most values a
+    /// request carries (`true`, the clock, account, endpoint, VPC and org ids), so setting one allocates
+    /// nothing and copying the principal's values into each request is a copy of bytes.
+    Single(CompactString),
     /// A multivalued key such as `aws:TagKeys` or `aws:PrincipalOrgPaths`.
     Multi(Vec<String>),
 }
@@ -17,11 +19,11 @@ pub enum ContextValue {
 impl ContextValue {
     /// All values as a slice-like iterator, one for `Single`.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        let slice: &[String] = match self {
-            ContextValue::Single(v) => std::slice::from_ref(v),
-            ContextValue::Multi(vs) => vs,
+        let (single, multi): (Option<&str>, &[String]) = match self {
+            ContextValue::Single(v) => (Some(v), &[]),
+            ContextValue::Multi(vs) => (None, vs),
         };
-        slice.iter().map(String::as_str)
+        single.into_iter().chain(multi.iter().map(String::as_str))
     }
 }
 
@@ -65,12 +67,12 @@ impl RequestContext {
     }
 
     /// Sets a single-valued key.
-    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+    pub fn set(&mut self, key: &str, value: impl Into<CompactString>) {
         self.insert(key, ContextValue::Single(value.into()));
     }
 
     /// Sets a key only when it is not already present (request-supplied values win over derived ones).
-    pub fn set_default(&mut self, key: &str, value: impl Into<String>) {
+    pub fn set_default(&mut self, key: &str, value: impl Into<CompactString>) {
         if self.position(key).is_none() {
             self.values.push((lowercase_key(key), ContextValue::Single(value.into())));
         }

@@ -22,7 +22,7 @@ pub(crate) fn request(principal: &str, action: &str, resource: &str, context: &s
         };
         let parsed = match v {
             serde_json::Value::Array(items) => ContextValue::Multi(items.iter().map(text).collect()),
-            other => ContextValue::Single(text(other)),
+            other => ContextValue::Single(text(other).into()),
         };
         ctx.insert(key, parsed);
     }

@@ -187,7 +187,7 @@ fn context(raw: BTreeMap<String, RawValue>) -> RequestContext {
     let mut context = RequestContext::with_capacity(raw.len());
     for (key, value) in raw {
         let value = match value {
-            RawValue::Single(v) => ContextValue::Single(v),
+            RawValue::Single(v) => ContextValue::Single(v.into()),
             RawValue::Multi(vs) => ContextValue::Multi(vs),
         };
         context.insert(&key, value);

@@ -69,7 +69,7 @@ pub(crate) fn grantee(record: &Recorded) -> Grantee {
         return Grantee::Service(record.principal.clone());
     }
     match record.context.get("aws:principalarn") {
-        Some(ContextValue::Single(arn)) => Grantee::Arn(arn.clone()),
+        Some(ContextValue::Single(arn)) => Grantee::Arn(arn.to_string()),
         _ => Grantee::Arn(role_of_session(&record.principal)),
     }
 }
@@ -88,8 +88,8 @@ fn role_of_session(arn: &str) -> String {
 fn org(record: &Recorded) -> Option<(String, String)> {
     let Some(ContextValue::Single(org)) = record.context.get("aws:principalorgid") else { return None };
     let account = match record.context.get("aws:principalaccount") {
-        Some(ContextValue::Single(account)) => Some(account.clone()),
+        Some(ContextValue::Single(account)) => Some(account.to_string()),
         _ => record.principal.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_string),
     }?;
-    Some((account, org.clone()))
+    Some((account, org.to_string()))
 }
