@@ -73,6 +73,21 @@ fn resource_patterns() {
             "arn:aws:ecr:us-east-1:111122223333:repository/len-s-mp/prod-repository",
             false,
         ),
+        // With no wildcard before the resource segment the head is compared whole: each segment still counts.
+        ("arn:aws:s3:::bucket/*", "arn:aws-cn:s3:::bucket/a", false),
+        ("arn:aws:s3:::bucket/*", "arn:aws:s3:us-east-1::bucket/a", false),
+        ("arn:aws:s3:::bucket/*", "arn:aws:s3::::bucket/a", false),
+        ("arn:aws:s3:::bucket/*", "arn:aws:s3::bucket/a", false),
+        (
+            "arn:aws:ecr:us-east-1:111122223333:repository/x",
+            "arn:aws:ecr:us-east-1:111122223334:repository/x",
+            false,
+        ),
+        (
+            "arn:aws:ecr:us-east-1:111122223333:repository/x",
+            "ARN:aws:ecr:us-east-1:111122223333:repository/x",
+            false,
+        ),
         // a `*` in the region segment must not swallow the account segment
         ("arn:aws:ecr:*:repository/x", "arn:aws:ecr:us-east-1:111122223333:repository/x", false),
     ];
