@@ -93,14 +93,14 @@ pub(crate) fn classify(
 /// The list parameters S3 gives policies as condition keys, set only for the actions IAM gives them to
 /// (`iam::KeyScope`: ListBucket and ListBucketVersions, not ListBucketMultipartUploads). A policy
 /// reading `s3:prefix` on `GET ?uploads&prefix=` sees it absent in AWS, so it must here too.
+/// The action's key scope is looked up only when a list parameter is there: an object GET has none.
 fn set_list_keys(action: &str, pairs: &[QueryPair<'_>], context: &mut RequestContext) -> Result<(), Refusal> {
-    let scope = iam::KeyScope::of(action);
+    let mut scope = None;
     for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")]
     {
-        if scope.applies(key) {
-            if let Some(pair) = pairs.iter().find(|p| p.key == param) {
-                context.set(key, pair.value()?);
-            }
+        let Some(pair) = pairs.iter().find(|p| p.key == param) else { continue };
+        if scope.get_or_insert_with(|| iam::KeyScope::of(action)).applies(key) {
+            context.set(key, pair.value()?);
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use compact_str::CompactString;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -22,19 +23,21 @@ pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The SHA-256 of an empty payload, hex-encoded.
 pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// What a SigV4 signature claims. Its text borrows from the request wherever it appears there as is
-/// (every part of an `Authorization` header; a presigned URL's parameters without escapes), since a
-/// signed call was parsed into about fifteen small strings per request.
+/// What a SigV4 signature claims. The longer text borrows from the request wherever it appears there as
+/// is and the credential's parts are inline, since a signed call was once parsed into about fifteen
+/// small strings per request; a presigned URL's escaped credential is the one decoded copy left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SigV4<'a> {
-    /// The access key id that names the caller.
-    pub access_key_id: Cow<'a, str>,
+    /// The access key id that names the caller. This and the scope's three parts are inline small strings:
+    /// each fits in one, and a presigned URL's credential is escaped (`%2F`), so borrowing them would mean
+    /// four allocations there.
+    pub access_key_id: CompactString,
     /// `YYYYMMDD` from the credential scope.
-    pub date: Cow<'a, str>,
+    pub date: CompactString,
     /// Region from the credential scope.
-    pub region: Cow<'a, str>,
+    pub region: CompactString,
     /// Service from the credential scope (`ecr`, `s3`).
-    pub service: Cow<'a, str>,
+    pub service: CompactString,
     /// Lowercased header names covered by the signature, `;`-separated in signed order, as the canonical
     /// request lists them: kept whole rather than split into a list built per request.
     pub signed_headers: Cow<'a, str>,
@@ -117,7 +120,7 @@ fn build<'a>(
     let credential = credential.ok_or_else(|| bad("no Credential"))?;
     let signed = signed.ok_or_else(|| bad("no SignedHeaders"))?;
     let signature = signature.ok_or_else(|| bad("no Signature"))?;
-    let [key, date, region, service] = credential_parts(credential)?;
+    let [key, date, region, service] = credential_parts(&credential)?;
     let key_ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric());
     let date_ok = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
     if !key_ok || !date_ok || region.is_empty() || service.is_empty() {
@@ -132,21 +135,15 @@ fn build<'a>(
     Ok(SigV4 { access_key_id, date, region, service, signed_headers, signature, amz_date, presigned })
 }
 
-/// `KEY/DATE/REGION/SERVICE/aws4_request` -> the four parts, borrowed when the credential is.
-fn credential_parts(credential: Cow<'_, str>) -> Result<[Cow<'_, str>; 4], Refusal> {
-    fn split(credential: &str) -> Result<[&str; 4], Refusal> {
-        let mut parts = credential.split('/');
-        match [(); 6].map(|()| parts.next()) {
-            [Some(key), Some(date), Some(region), Some(service), Some("aws4_request"), None] => {
-                Ok([key, date, region, service])
-            }
-            _ => Err(bad("Credential is not KEY/DATE/REGION/SERVICE/aws4_request")),
+/// `KEY/DATE/REGION/SERVICE/aws4_request` -> the four parts.
+fn credential_parts(credential: &str) -> Result<[CompactString; 4], Refusal> {
+    let mut parts = credential.split('/');
+    match [(); 6].map(|()| parts.next()) {
+        [Some(key), Some(date), Some(region), Some(service), Some("aws4_request"), None] => {
+            Ok([key, date, region, service].map(CompactString::from))
         }
+        _ => Err(bad("Credential is not KEY/DATE/REGION/SERVICE/aws4_request")),
     }
-    Ok(match credential {
-        Cow::Borrowed(text) => split(text)?.map(Cow::Borrowed),
-        Cow::Owned(text) => split(&text)?.map(|part| Cow::Owned(part.to_owned())),
-    })
 }
 
 /// ASCII-lowercased, copied only when it has an uppercase letter.
