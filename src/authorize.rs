@@ -4,6 +4,7 @@
 //! An `Authorizer` is immutable apart from the registry tokens it learns ([`Bindings`]), shared across
 //! tasks, and swapped whole on reload, when the new one adopts the old one's learned tokens.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,7 +135,8 @@ impl Authorizer {
         let query = request_query(head.path)?;
         let client = conn.client.map(|a| a.ip());
         let caller = self.principals.resolve(head, &query, body, client, proxy, &learned)?;
-        let caller_account = self.principals.account(&caller).or_else(|| self.endpoint.account.clone());
+        let caller_account =
+            self.principals.account(&caller).or_else(|| self.endpoint.account.as_deref().map(Cow::Borrowed));
         let mut classification = classify_host(host, head, &query, body, caller_account.as_deref())?;
         self.fill_context(&caller, secs, &mut classification.context);
         let principal = self.principals.arn(&caller).to_string();

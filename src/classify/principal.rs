@@ -10,6 +10,7 @@
 //! Pure: registry tokens learned from GetAuthorizationToken responses are state kept elsewhere
 //! (`crate::bindings`); [`Principals::resolve`] asks for them through the lookup function it is given.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -251,10 +252,11 @@ impl Principals {
     }
 
     /// The account a caller acts in: the configured account, else the one in its ARN.
-    pub(crate) fn account(&self, caller: &Caller) -> Option<String> {
-        let Some(index) = caller.index else { return caller.key_account.clone() };
+    /// Borrowed when configured or learned from the access key id, as it is on every request that has one.
+    pub(crate) fn account<'s>(&'s self, caller: &'s Caller) -> Option<Cow<'s, str>> {
+        let Some(index) = caller.index else { return caller.key_account.as_deref().map(Cow::Borrowed) };
         let p = &self.list[index];
-        p.account.clone().or_else(|| ArnFacts::of(&p.arn).account)
+        p.account.as_deref().map(Cow::Borrowed).or_else(|| ArnFacts::of(&p.arn).account.map(Cow::Owned))
     }
 }
 
