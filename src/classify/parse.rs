@@ -47,11 +47,7 @@ impl<'a> QueryPair<'a> {
     /// The value, percent-decoded once (borrowed when it has no escapes). [`query_pairs`] already refused
     /// any value that does not decode to UTF-8, so this fails only where that check would have.
     pub fn value(&self) -> Result<Cow<'a, str>, Refusal> {
-        if self.raw_value.contains('%') {
-            decode(self.raw_value).map(Cow::Owned)
-        } else {
-            Ok(Cow::Borrowed(self.raw_value))
-        }
+        decode_cow(self.raw_value)
     }
 }
 
@@ -106,6 +102,15 @@ fn check_decodes(s: &str) -> Result<(), Refusal> {
         decode(s)?;
     }
     Ok(())
+}
+
+/// [`decode`], borrowing `s` when it has no escape to decode.
+pub(crate) fn decode_cow(s: &str) -> Result<Cow<'_, str>, Refusal> {
+    if s.contains('%') {
+        decode(s).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(s))
+    }
 }
 
 /// Percent-decodes exactly once; the result must be UTF-8. A `%` not followed by two hex digits stays as

@@ -5,7 +5,9 @@
 //! S3 API operations". A query parameter the table does not know may be a sub-resource with another action
 //! (`?acl`, `?policy`), so it is refused rather than guessed to be a plain object read.
 
-use super::parse::QueryPair;
+use std::borrow::Cow;
+
+use super::parse::{decode_cow, QueryPair};
 use super::{decode, query_pairs, single_header, HostInfo, Permission, Refusal, RequestHead};
 use crate::policy::iam;
 use crate::policy::RequestContext;
@@ -130,19 +132,21 @@ fn subresources(pairs: &[QueryPair<'_>]) -> Result<Vec<&'static str>, Refusal> {
 }
 
 /// Bucket and percent-decoded key; path style takes the bucket from the first path segment.
-fn locate(host: &HostInfo, path: &str) -> Result<(Option<String>, String), Refusal> {
+/// Both borrow from the host and the path (the key is copied only to decode escapes), since the ARN built
+/// from them is the only string the request needs.
+fn locate<'a>(host: &'a HostInfo, path: &'a str) -> Result<(Option<&'a str>, Cow<'a, str>), Refusal> {
     let rest = path.strip_prefix('/').ok_or_else(|| Refusal(format!("S3 path {path:?} is not absolute")))?;
     if let Some(bucket) = &host.bucket {
-        return Ok((Some(bucket.clone()), decode(rest)?));
+        return Ok((Some(bucket), decode_cow(rest)?));
     }
     if rest.is_empty() {
-        return Ok((None, String::new()));
+        return Ok((None, Cow::Borrowed("")));
     }
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if !super::hosts::is_bucket_name(bucket) {
         return Err(Refusal(format!("{bucket:?} is not a valid S3 bucket name")));
     }
-    Ok((Some(bucket.to_string()), decode(key)?))
+    Ok((Some(bucket), decode_cow(key)?))
 }
 
 fn bucket_action(method: &str, subs: &[&str], path: &str) -> Result<&'static str, Refusal> {
