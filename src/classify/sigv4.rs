@@ -214,11 +214,11 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), &[date.as_bytes()]);
     let k_region = hmac(&k_date, &[region.as_bytes()]);
     let k_service = hmac(&k_region, &[service.as_bytes()]);
-    hmac(&k_service, &[b"aws4_request"]).to_vec()
+    hmac(&k_service, &[b"aws4_request"])
 }
 
 /// The signing keys this thread derived last: a key changes only with the secret, the day, the region and
@@ -227,25 +227,26 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
 const CACHED_KEYS: usize = 8;
 
 /// (secret, date, region, service) and the key derived from them.
-type CachedKey = (String, String, String, String, Vec<u8>);
+type CachedKey = (String, String, String, String, [u8; 32]);
 
 thread_local! {
     static SIGNING_KEYS: std::cell::RefCell<Vec<CachedKey>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// [`signing_key`], from this thread's cache when it derived the same key before.
-fn cached_signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+/// [`signing_key`], from this thread's cache when it derived the same key before: returned by value, 32
+/// bytes on the stack, not a copy on the heap.
+fn cached_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     SIGNING_KEYS.with(|cell| {
         let mut keys = cell.borrow_mut();
         let same = |(s, d, r, v, _): &CachedKey| s == secret && d == date && r == region && v == service;
         if let Some((.., key)) = keys.iter().find(|k| same(k)) {
-            return key.clone();
+            return *key;
         }
         let key = signing_key(secret, date, region, service);
         if keys.len() == CACHED_KEYS {
             keys.remove(0);
         }
-        keys.push((secret.into(), date.into(), region.into(), service.into(), key.clone()));
+        keys.push((secret.into(), date.into(), region.into(), service.into(), key));
         key
     })
 }
