@@ -170,8 +170,8 @@ pub(crate) fn verify(
     }
     let canonical = canonical_request(sig, head, query, body)?;
     let key = cached_signing_key(secret, &sig.date, &sig.region, &sig.service);
-    let (mut digest, mut given) = ([0; 64], [0; 32]);
-    hex::encode_to_slice(Sha256::digest(canonical), &mut digest).expect("64 hex digits fill 64 bytes");
+    let (mut hex, mut given) = ([0; 64], [0; 32]);
+    let digest = sha256_hex(canonical.as_bytes(), &mut hex);
     // The string to sign goes straight into the MAC, piece by piece: it is never needed whole.
     let to_sign: [&[u8]; 11] = [
         ALGORITHM.as_bytes(),
@@ -184,7 +184,7 @@ pub(crate) fn verify(
         b"/",
         sig.service.as_bytes(),
         b"/aws4_request\n",
-        &digest,
+        digest.as_bytes(),
     ];
     let expected = hmac(&key, &to_sign);
     // A signature of another length is hex (parse checked) but can never match.
@@ -345,10 +345,7 @@ fn payload_hash(
     let hash = match (single_header(head.headers, "x-amz-content-sha256")?, body) {
         (Some(sent), _) => sent,
         (None, _) if sig.presigned => "UNSIGNED-PAYLOAD",
-        (None, Some(b)) if b.complete => {
-            hex::encode_to_slice(Sha256::digest(b.bytes), &mut hex).expect("64 hex digits fill 64 bytes");
-            std::str::from_utf8(&hex).expect("hex digits are ASCII")
-        }
+        (None, Some(b)) if b.complete => sha256_hex(b.bytes, &mut hex),
         (None, _) if !super::has_body(head.headers) => EMPTY_SHA256,
         (None, _) => return Err(Refusal(
             "SigV4 signature cannot be verified: the body was not read whole and x-amz-content-sha256 is absent \
@@ -358,6 +355,13 @@ fn payload_hash(
     };
     out.push_str(hash);
     Ok(())
+}
+
+/// The SHA-256 of `data` in lowercase hex, written into `out`: the canonical request's digest and the
+/// payload hash both need it only long enough to feed it on.
+fn sha256_hex<'b>(data: &[u8], out: &'b mut [u8; 64]) -> &'b str {
+    hex::encode_to_slice(Sha256::digest(data), out).expect("64 hex digits fill 64 bytes");
+    std::str::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (uppercase); `/` only when asked.
