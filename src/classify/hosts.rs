@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::parse::lowercase;
 use super::{HostInfo, Refusal, Service};
 use crate::policy::matching::is_account_id;
 
@@ -60,11 +61,7 @@ pub(crate) fn normalize(raw: &str) -> Option<Cow<'_, str>> {
     if !ok {
         return None;
     }
-    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
-    })
+    Some(lowercase(Cow::Borrowed(host)))
 }
 
 /// The partition a region belongs to (`cn-*` aws-cn, `us-gov-*` aws-us-gov, `us-iso-*`, `us-isob-*`).

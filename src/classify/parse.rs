@@ -104,6 +104,16 @@ fn check_decodes(s: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// ASCII-lowercased, copied only when it has an uppercase letter: names clients send lowercase already
+/// (hosts, signed header lists, hex signatures) are borrowed as they are.
+pub(crate) fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        text
+    }
+}
+
 /// [`decode`], borrowing `s` when it has no escape to decode.
 pub(crate) fn decode_cow(s: &str) -> Result<Cow<'_, str>, Refusal> {
     if s.contains('%') {

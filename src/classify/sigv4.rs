@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::parse::{request_query, single_param, QueryPair};
+use super::parse::{lowercase, request_query, single_param, QueryPair};
 use super::{single_header, BodyView, Refusal, RequestHead};
 
 /// The only algorithm AWS accepts for SigV4.
@@ -143,15 +143,6 @@ fn credential_parts(credential: &str) -> Result<[CompactString; 4], Refusal> {
             Ok([key, date, region, service].map(CompactString::from))
         }
         _ => Err(bad("Credential is not KEY/DATE/REGION/SERVICE/aws4_request")),
-    }
-}
-
-/// ASCII-lowercased, copied only when it has an uppercase letter.
-fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
-    if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(text.to_ascii_lowercase())
-    } else {
-        text
     }
 }
 
