@@ -422,9 +422,10 @@ pub trait AuthorizerSource: Send + Sync {
 /// `aws:EpochTime` and `aws:CurrentTime` for `secs`, formatted once per second per thread: every request
 /// in that second reuses them (formatting dates was a visible share of per-request CPU).
 fn clock_strings(secs: u64) -> (CompactString, CompactString) {
+    const EMPTY: CompactString = CompactString::const_new("");
     thread_local! {
         static LAST: std::cell::RefCell<(u64, CompactString, CompactString)> =
-            const { std::cell::RefCell::new((u64::MAX, CompactString::const_new(""), CompactString::const_new(""))) };
+            const { std::cell::RefCell::new((u64::MAX, EMPTY, EMPTY)) };
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
